@@ -1,0 +1,91 @@
+"""Small records passed between the data, engine and writer stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass(frozen=True)
+class FailedItem:
+    """An input that could not be loaded; recorded, never fatal to a run."""
+
+    path: str
+    error: str
+    true_label: str | None = None
+
+
+@dataclass
+class Batch:
+    """A collated batch of readable images plus the items that failed to load.
+
+    Attributes:
+        images: ``(N, C, H, W)`` float model input (``C`` is 3, or 6 in asymmetry mode).
+        labels: ``(N,)`` long class indices, ``-1`` where unknown.
+        indices: ``(N,)`` long positions in the dataset (stable ids for sharded runs).
+        paths: ``N`` source file paths.
+        original_sizes: ``N`` ``(height, width)`` of the files as read.
+        failed: items of this batch that could not be read.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    indices: torch.Tensor
+    paths: list[str]
+    original_sizes: list[tuple[int, int]]
+    failed: list[FailedItem] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def to(self, device: torch.device | str) -> Batch:
+        """Move the tensors to ``device`` (paths and failures stay)."""
+        return Batch(
+            self.images.to(device),
+            self.labels.to(device),
+            self.indices.to(device),
+            self.paths,
+            self.original_sizes,
+            self.failed,
+        )
+
+
+@dataclass
+class LayerExplanation:
+    """One layer's map for one image, ready for the writer (CPU tensors).
+
+    Attributes:
+        display_map: ``(H, W)`` float32 in 0..1 on the preprocessed full-width grid
+            (in asymmetry mode: left half = the 6-channel map, right half = it mirrored).
+        raw_map: ``(h, w)`` float32 unnormalized CAM on the model-input grid (half width
+            in asymmetry mode); saved as ``feature_maps/*.npy``.
+        statistics: the contract's ``feature_statistics`` at the original image size.
+        side_attribution: ``{"left": float, "right": float}`` in asymmetry mode, else ``None``.
+        metrics: extra per-layer keys (faithfulness, localization, sanity), merged into the record.
+    """
+
+    display_map: torch.Tensor
+    raw_map: torch.Tensor
+    statistics: dict[str, object]
+    side_attribution: dict[str, float] | None = None
+    metrics: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class ExplainedImage:
+    """Everything the writer needs for one image.
+
+    ``target_label`` names the class the maps explain (the predicted one by default); it
+    is the upper-cased ``<CLASS>`` part of output file names.
+    """
+
+    image_path: str
+    index: int
+    predicted_class: int
+    predicted_label: str
+    confidence: float
+    true_label: str | None
+    target_label: str
+    layers: dict[str, LayerExplanation]
+    probabilities: list[float] = field(default_factory=list)
