@@ -1,3 +1,54 @@
-"""Grad-CAM explainability for contrastive thermal-image classifiers, built into Lightning."""
+"""Grad-CAM explainability for contrastive thermal-image classifiers, built into Lightning.
+
+Exports load on first use, so ``import thermal_explain`` stays light (writer worker
+processes import submodules without paying for Lightning).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from thermal_explain.analyzer import ThermalInterpretabilityAnalyzer
+    from thermal_explain.callback import GradCAMCallback
+    from thermal_explain.cam import (
+        CAMEngine,
+        CAMResult,
+        GradCAM,
+        GradCAMPlusPlus,
+        HiResCAM,
+        LayerCAM,
+        XGradCAM,
+    )
+    from thermal_explain.data import ThermalDataModule
+    from thermal_explain.explain import Explainer
+    from thermal_explain.model import ThermalClassifier, ThermalEncoder
+
+_EXPORTS = {
+    "ThermalInterpretabilityAnalyzer": "thermal_explain.analyzer",
+    "GradCAMCallback": "thermal_explain.callback",
+    "CAMEngine": "thermal_explain.cam",
+    "CAMResult": "thermal_explain.cam",
+    "GradCAM": "thermal_explain.cam",
+    "GradCAMPlusPlus": "thermal_explain.cam",
+    "XGradCAM": "thermal_explain.cam",
+    "LayerCAM": "thermal_explain.cam",
+    "HiResCAM": "thermal_explain.cam",
+    "ThermalDataModule": "thermal_explain.data",
+    "Explainer": "thermal_explain.explain",
+    "ThermalClassifier": "thermal_explain.model",
+    "ThermalEncoder": "thermal_explain.model",
+}
+
+__all__ = [*sorted(_EXPORTS), "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    """Import an exported name's module on first access."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(module), name)

@@ -2,39 +2,49 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
-from thermal_explain.errors import ImageReadError
+from thermal_explain.errors import ConfigurationError, ImageReadError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+
+DEFAULT_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+"""ImageNet channel means (RGB, 0..1 scale)."""
+
+DEFAULT_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+"""ImageNet channel standard deviations (RGB, 0..1 scale)."""
+
+_JPEG_START = b"\xff\xd8"
+_JPEG_SCAN = b"\xff\xda"
+_JPEG_END = b"\xff\xd9"
 
 
 def read_image(path: str | Path) -> np.ndarray:
     """Read any supported image as ``(H, W, 3)`` uint8 RGB.
 
     Handles non-ASCII paths, 8/16-bit grayscale, RGBA and any size. 16-bit and float
-    images are min-max scaled to 0..255 (thermal sensors store raw counts).
+    images are min-max scaled to 0..255 (thermal sensors store raw counts). A JPEG cut
+    short (no end marker after its last scan) is rejected rather than half-decoded.
 
     Raises:
         ImageReadError: the file is missing or cannot be decoded.
     """
     path = Path(path)
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as error:
-        raise ImageReadError(f"cannot read image '{path}': {error.strerror or error}") from error
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if image is None:
-        raise ImageReadError(
-            f"cannot decode image '{path}'; check that it is a JPEG, PNG, BMP or TIFF file"
-        )
+    image = _decode(path)
     if image.dtype != np.uint8:
         image = _scale_to_uint8(image)
     if image.ndim == 2:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    if image.ndim != 3 or image.shape[2] not in (1, 3, 4):
+        raise ImageReadError(
+            f"cannot use image '{path}': unsupported layout {image.shape}; save it as "
+            "grayscale, RGB or RGBA"
+        )
     if image.shape[2] == 4:
         return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
     if image.shape[2] == 1:
@@ -42,9 +52,164 @@ def read_image(path: str | Path) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def read_mask(path: str | Path, size: tuple[int, int]) -> np.ndarray:
+    """Read a region mask as ``(H, W)`` bool for ``size = (H, W)``.
+
+    Any non-zero pixel (in any colour channel) is part of the region; in an RGBA mask a
+    fully transparent pixel never is. A mask of another size is resized with
+    nearest-neighbour interpolation.
+
+    Raises:
+        ConfigurationError: ``size`` is not two positive integers.
+        ImageReadError: the file is missing or cannot be decoded.
+    """
+    height, width = _check_size(size)
+    mask = _decode(Path(path))
+    if mask.ndim == 3:
+        region = np.any(mask[:, :, :3] != 0, axis=2)
+        if mask.shape[2] == 4:
+            region &= mask[:, :, 3] != 0
+    else:
+        region = mask != 0
+    if region.shape != (height, width):
+        resized = cv2.resize(
+            region.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST
+        )
+        region = resized != 0
+    return region
+
+
+def to_model_input(
+    image: np.ndarray,
+    image_size: int,
+    mean: Sequence[float] = DEFAULT_MEAN,
+    std: Sequence[float] = DEFAULT_STD,
+    use_asymmetry: bool = False,
+) -> torch.Tensor:
+    """Turn an ``(H, W, 3)`` uint8 RGB image into a normalized float model input.
+
+    The whole image is resized to ``image_size x image_size`` (no crop), scaled to 0..1
+    and normalized per channel. With ``use_asymmetry`` the result is split at the
+    vertical midline (see :func:`split_asymmetry`).
+
+    Returns:
+        ``(3, S, S)`` float32, or ``(6, S, S // 2)`` in asymmetry mode.
+
+    Raises:
+        ConfigurationError: bad ``image_size`` (must be positive, and even in asymmetry
+            mode) or ``mean``/``std`` not three values (``std`` positive).
+    """
+    check_preprocessing(image_size, mean, std, use_asymmetry)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ConfigurationError(
+            f"image must be (H, W, 3) uint8 RGB, got {image.dtype} of shape {image.shape}; "
+            "read it with thermal_explain.images.read_image"
+        )
+    height, width = image.shape[:2]
+    shrinking = image_size * image_size < height * width
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (image_size, image_size), interpolation=interpolation)
+    tensor = torch.from_numpy(resized).permute(2, 0, 1).to(torch.float32).div_(255.0)
+    mean_t = torch.tensor(list(mean), dtype=torch.float32).view(3, 1, 1)
+    std_t = torch.tensor(list(std), dtype=torch.float32).view(3, 1, 1)
+    tensor = (tensor - mean_t) / std_t
+    return split_asymmetry(tensor) if use_asymmetry else tensor.contiguous()
+
+
+def split_asymmetry(x: torch.Tensor) -> torch.Tensor:
+    """Stack the left half and the mirrored right half of ``(..., 3, H, W)`` images.
+
+    Channels 0-2 hold columns ``0 .. W/2 - 1`` (the left face); channels 3-5 hold the
+    right half flipped horizontally, so column ``j`` of both halves lies at the same
+    distance from the midline. Works on single images and batches.
+
+    Returns:
+        ``(..., 6, H, W // 2)``, a new tensor (the input is not changed).
+
+    Raises:
+        ConfigurationError: not 3 channels, or an odd width.
+    """
+    if x.dim() < 3 or x.shape[-3] != 3:
+        raise ConfigurationError(
+            f"split_asymmetry expects (..., 3, H, W) images, got shape {tuple(x.shape)}"
+        )
+    width = x.shape[-1]
+    if width % 2:
+        raise ConfigurationError(
+            f"split_asymmetry needs an even image width, got {width}; use an even image_size"
+        )
+    half = width // 2
+    left = x[..., :half]
+    right = torch.flip(x[..., half:], dims=(-1,))
+    return torch.cat((left, right), dim=-3)
+
+
+def check_preprocessing(
+    image_size: int, mean: Sequence[float], std: Sequence[float], use_asymmetry: bool
+) -> None:
+    """Validate preprocessing arguments; raise a one-line ConfigurationError if wrong."""
+    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size <= 0:
+        raise ConfigurationError(
+            f"image_size must be a positive integer, got {image_size!r}; e.g. --image_size 224"
+        )
+    if use_asymmetry and image_size % 2:
+        raise ConfigurationError(
+            f"image_size must be even with use_asymmetry (the face is split at its midline), "
+            f"got {image_size}; pass e.g. {image_size + 1}"
+        )
+    for name, values in (("mean", mean), ("std", std)):
+        if len(values) != 3:
+            raise ConfigurationError(
+                f"{name} must have three values (R, G, B), got {list(values)!r}"
+            )
+    if any(value <= 0 for value in std):
+        raise ConfigurationError(f"std values must be positive, got {list(std)!r}")
+
+
+def _check_size(size: tuple[int, int]) -> tuple[int, int]:
+    """Return ``size`` as two positive ints or raise ConfigurationError."""
+    if len(size) != 2 or any(int(value) != value or value <= 0 for value in size):
+        raise ConfigurationError(f"size must be (height, width) positive integers, got {size!r}")
+    return int(size[0]), int(size[1])
+
+
+def _decode(path: Path) -> np.ndarray:
+    """Decode a file as stored (any depth and channel count); raise ImageReadError."""
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise ImageReadError(f"cannot read image '{path}': {reason}") from error
+    if data.size == 0:
+        raise ImageReadError(f"cannot read image '{path}': the file is empty")
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    except cv2.error as error:
+        detail = str(error).strip().splitlines()[-1] if str(error).strip() else "decoder error"
+        raise ImageReadError(f"cannot decode image '{path}': {detail}") from error
+    if image is None or image.size == 0:
+        raise ImageReadError(
+            f"cannot decode image '{path}'; check that it is a complete JPEG, PNG, BMP or TIFF file"
+        )
+    if _is_truncated_jpeg(data):
+        raise ImageReadError(
+            f"cannot decode image '{path}': the JPEG data ends early (truncated file)"
+        )
+    return image
+
+
+def _is_truncated_jpeg(data: np.ndarray) -> bool:
+    """True for JPEG bytes with no end-of-image marker after the last start-of-scan."""
+    raw = data.tobytes()
+    if not raw.startswith(_JPEG_START):
+        return False
+    last_scan = raw.rfind(_JPEG_SCAN)
+    return last_scan >= 0 and raw.find(_JPEG_END, last_scan) < 0
+
+
 def _scale_to_uint8(image: np.ndarray) -> np.ndarray:
     """Min-max scale a 16-bit or float image to uint8 (a constant image becomes zeros)."""
-    values = image.astype(np.float32)
+    values = np.nan_to_num(image.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
     low, high = float(values.min()), float(values.max())
     if high <= low:
         return np.zeros(image.shape, dtype=np.uint8)

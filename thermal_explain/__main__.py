@@ -1,0 +1,5 @@
+"""``python -m thermal_explain`` runs the command line."""
+
+from thermal_explain.cli.main import entry
+
+entry()

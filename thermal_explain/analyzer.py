@@ -1,0 +1,130 @@
+"""``ThermalInterpretabilityAnalyzer``: the original tool's Python API over the shared engine."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from thermal_explain.data import find_images
+from thermal_explain.explain import Explainer
+from thermal_explain.images import DEFAULT_MEAN, DEFAULT_STD
+from thermal_explain.model import ThermalClassifier
+from thermal_explain.output import ResultWriter
+from thermal_explain.runner import RunSummary, run_analysis
+
+
+class ThermalInterpretabilityAnalyzer:
+    """Grad-CAM analysis of a trained contrastive thermal classifier.
+
+    Example:
+        >>> analyzer = ThermalInterpretabilityAnalyzer(model_path="model.pth")
+        >>> record = analyzer.analyze_single_image("patient_001.jpg")
+        >>> records = analyzer.batch_analyze("images/", "*/*.jpg")
+
+    Args:
+        model_path: checkpoint in any supported format (``.ckpt``, ``.pth`` state dicts).
+        use_asymmetry_analysis: 6-channel left/mirrored-right mode; ``None`` follows the
+            checkpoint.
+        output_dir: where outputs go (``interpretability_analysis`` by default).
+        layers: dotted layer names; ``None`` picks the last conv of each ResNet stage.
+        method: ``gradcam``, ``gradcam++``, ``xgradcam``, ``layercam`` or ``hirescam``.
+        target: ``None`` for the predicted class, or a class index or name.
+        image_size: side of the square model input.
+        batch_size: images per engine call.
+        device: ``"cuda"``, ``"cpu"`` or ``None`` (a GPU when there is one).
+        colormap: OpenCV or matplotlib colormap name.
+        original_alpha: weight of the desaturated original in overlays.
+        heatmap_alpha: weight of the heatmap in overlays.
+        save_figures: write the 300-DPI matplotlib figures.
+        overwrite: start over instead of resuming what ``output_dir`` holds.
+        allow_pickle: allow checkpoints that pickle a whole model (trusted files only).
+        num_workers: image-decoding worker processes.
+        quiet: no progress bar.
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        use_asymmetry_analysis: bool | None = None,
+        *,
+        output_dir: str | Path = "interpretability_analysis",
+        layers: Sequence[str] | None = None,
+        method: str = "gradcam",
+        target: int | str | None = None,
+        image_size: int = 224,
+        batch_size: int = 16,
+        device: str | None = None,
+        colormap: str = "jet",
+        original_alpha: float = 0.3,
+        heatmap_alpha: float = 0.7,
+        save_figures: bool = True,
+        overwrite: bool = False,
+        allow_pickle: bool = False,
+        num_workers: int = 0,
+        quiet: bool = True,
+    ) -> None:
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model = ThermalClassifier(
+            model_path=str(model_path),
+            use_asymmetry=use_asymmetry_analysis,
+            allow_pickle=allow_pickle,
+        )
+        self.model.eval().to(self.device)
+        self.explainer = Explainer(
+            self.model.encoder,
+            self.model.class_names,
+            layers=layers,
+            method=method,
+            target=target,
+            asymmetry=self.model.use_asymmetry,
+        )
+        self.output_dir = Path(output_dir)
+        self.image_size = image_size
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.quiet = quiet
+        self._writer_options = {
+            "colormap": colormap,
+            "original_alpha": original_alpha,
+            "heatmap_alpha": heatmap_alpha,
+            "save_figures": save_figures,
+        }
+        self._overwrite = overwrite
+        self.last_run: RunSummary | None = None
+
+    def analyze_single_image(self, image_path: str | Path) -> dict:
+        """Analyze one image; returns its record (``status`` says whether it worked)."""
+        paths = find_images(image_path=str(image_path))
+        return self._run(paths, image_root=None)[0]
+
+    def batch_analyze(self, image_dir: str | Path, pattern: str = "*.jpg") -> list[dict]:
+        """Analyze every image of ``image_dir`` matching ``pattern``; returns their records."""
+        paths = find_images(image_dir=str(image_dir), pattern=pattern)
+        return self._run(paths, image_root=Path(image_dir))
+
+    def _run(self, paths: list[Path], image_root: Path | None) -> list[dict]:
+        writer = ResultWriter(
+            self.output_dir,
+            class_names=self.model.class_names,
+            layers=self.explainer.layers,
+            overwrite=self._overwrite,
+            all_paths=[str(path) for path in paths],
+            **self._writer_options,
+        )
+        self._overwrite = False
+        self.last_run = run_analysis(
+            paths,
+            explainer=self.explainer,
+            writer=writer,
+            image_root=image_root,
+            image_size=self.image_size,
+            mean=DEFAULT_MEAN,
+            std=DEFAULT_STD,
+            device=self.device,
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+            quiet=self.quiet,
+        )
+        return self.last_run.records

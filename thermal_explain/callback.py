@@ -1,0 +1,273 @@
+"""``GradCAMCallback``: heatmaps of a probe set in validation and of every image in predict."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities import rank_zero_info
+from typing_extensions import override
+
+from thermal_explain.cam import get_method
+from thermal_explain.data import class_balanced_indices, collate
+from thermal_explain.errors import ConfigurationError
+from thermal_explain.explain import ExplainedBatch, Explainer
+from thermal_explain.output import ResultWriter, finalize_results, get_colormap
+from thermal_explain.panels import probe_panel
+
+
+class GradCAMCallback(Callback):
+    """Grad-CAM heatmaps inside Lightning's validation and predict loops.
+
+    During validation (never the sanity check), every ``every_n_epochs`` epochs, the maps of a
+    fixed class-balanced probe set of the validation data are logged to TensorBoard: one panel
+    per probe image (the original and each layer's overlay, titled with label and confidence)
+    under a stable tag with ``step = epoch``, and per-layer scalars (mean activation area and
+    centre of mass). During predict, every batch goes through the same engine on the model's
+    device, and the writer saves the contract's outputs under ``output_dir``.
+
+    Args:
+        layers: dotted layer names relative to the encoder; ``None`` picks the last conv of
+            each ResNet stage.
+        method: ``gradcam``, ``gradcam++``, ``xgradcam``, ``layercam`` or ``hirescam``.
+        target: ``None`` for the predicted class, or a class index or name.
+        every_n_epochs: log the probe set every n-th validation epoch.
+        num_probe_samples: size of the validation probe set.
+        output_dir: where predict writes its outputs (and a TensorBoard run under
+            ``tensorboard/``).
+        colormap: OpenCV or matplotlib colormap name.
+        original_alpha: weight of the desaturated original in overlays.
+        heatmap_alpha: weight of the heatmap in overlays.
+        log_to_tensorboard: log panels and scalars (validation) and overlays (predict).
+        save_to_disk: write the predict outputs (PNG, NPY, JSON, report).
+        save_figures: write the 300-DPI matplotlib figures in predict.
+        overwrite: start a predict run over instead of resuming what ``output_dir`` holds.
+        probe_seed: seed of the probe-set choice.
+    """
+
+    def __init__(
+        self,
+        *,
+        layers: list[str] | None = None,
+        method: str = "gradcam",
+        target: int | str | None = None,
+        every_n_epochs: int = 1,
+        num_probe_samples: int = 8,
+        output_dir: str = "interpretability_analysis",
+        colormap: str = "jet",
+        original_alpha: float = 0.3,
+        heatmap_alpha: float = 0.7,
+        log_to_tensorboard: bool = True,
+        save_to_disk: bool = True,
+        save_figures: bool = True,
+        overwrite: bool = False,
+        probe_seed: int = 0,
+    ) -> None:
+        super().__init__()
+        get_method(method)
+        get_colormap(colormap)
+        _require(every_n_epochs >= 1, "every_n_epochs", "an integer >= 1", every_n_epochs)
+        _require(num_probe_samples >= 0, "num_probe_samples", "an integer >= 0", num_probe_samples)
+        for name, value in (("original_alpha", original_alpha), ("heatmap_alpha", heatmap_alpha)):
+            _require(0.0 <= value <= 1.0, name, "a float in [0, 1]", value)
+        if layers is not None and (isinstance(layers, str) or not layers):
+            raise ConfigurationError(
+                f"Expected argument `layers` to be a non-empty list of layer names or None "
+                f"but got {layers!r}"
+            )
+        self.layers = list(layers) if layers is not None else None
+        self.method = method
+        self.target = target
+        self.every_n_epochs = every_n_epochs
+        self.num_probe_samples = num_probe_samples
+        self.output_dir = output_dir
+        self.colormap = colormap
+        self.original_alpha = original_alpha
+        self.heatmap_alpha = heatmap_alpha
+        self.log_to_tensorboard = log_to_tensorboard
+        self.save_to_disk = save_to_disk
+        self.save_figures = save_figures
+        self.overwrite = overwrite
+        self.probe_seed = probe_seed
+        self.probe_indices: list[int] | None = None
+        self._explainer: Explainer | None = None
+        self._writer: ResultWriter | None = None
+
+    # ------------------------------------------------------------------ shared
+    def _make_explainer(self, pl_module: L.LightningModule) -> Explainer:
+        return Explainer(
+            pl_module.encoder,
+            pl_module.class_names,
+            layers=self.layers,
+            method=self.method,
+            target=self.target,
+            asymmetry=bool(pl_module.hparams.get("use_asymmetry", False)),
+        )
+
+    @override
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._explainer = self._make_explainer(pl_module)
+        if stage == "predict":
+            self._start_predict(trainer, pl_module)
+
+    @override
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if getattr(pl_module, "explainer", None) is self._explainer:
+            pl_module.explainer = None
+        if self._writer is not None:
+            self._writer.close(finalize=False)
+            self._writer = None
+        self._explainer = None
+
+    # -------------------------------------------------------------- validation
+    @override
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or not self.log_to_tensorboard or self.num_probe_samples == 0:
+            return
+        if (trainer.current_epoch + 1) % self.every_n_epochs != 0 or not trainer.is_global_zero:
+            return
+        experiment = _tensorboard_experiment(trainer)
+        if experiment is None:
+            return
+        batch = self._probe_batch(trainer)
+        if batch is None or len(batch) == 0:
+            return
+        assert self._explainer is not None
+        explained = self._explainer(batch.to(pl_module.device))
+        epoch = trainer.current_epoch
+        colormap = get_colormap(self.colormap)
+        for slot, item in enumerate(explained.items):
+            panel = probe_panel(item, colormap, self.original_alpha, self.heatmap_alpha)
+            tag = f"gradcam/probe_{slot:02d}_{Path(item.image_path).stem}"
+            experiment.add_image(tag, panel, global_step=epoch, dataformats="HWC")
+        for layer in self._explainer.layers:
+            stats = [item.layers[layer].statistics for item in explained.items]
+            area = sum(float(s["activation_area"]) for s in stats) / len(stats)
+            com_x = sum(float(s["center_of_mass"][0]) for s in stats) / len(stats)
+            com_y = sum(float(s["center_of_mass"][1]) for s in stats) / len(stats)
+            experiment.add_scalar(f"gradcam_area/{layer}", area, global_step=epoch)
+            experiment.add_scalar(f"gradcam_center_x/{layer}", com_x, global_step=epoch)
+            experiment.add_scalar(f"gradcam_center_y/{layer}", com_y, global_step=epoch)
+
+    def _probe_batch(self, trainer: L.Trainer) -> Any:
+        dataset = _validation_dataset(trainer)
+        if dataset is None:
+            return None
+        if self.probe_indices is None:
+            labels = getattr(dataset, "labels", None) or [0] * len(dataset)
+            self.probe_indices = class_balanced_indices(
+                labels, self.num_probe_samples, self.probe_seed
+            )
+        return collate([dataset[i] for i in self.probe_indices])
+
+    # ----------------------------------------------------------------- predict
+    def _start_predict(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        assert self._explainer is not None
+        pl_module.explainer = self._explainer
+        if not self.save_to_disk:
+            return
+        datamodule = trainer.datamodule
+        dataset = getattr(datamodule, "predict_dataset", None)
+        paths = [str(path) for path in getattr(dataset, "paths", [])]
+        tensorboard = None
+        if self.log_to_tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            tensorboard = SummaryWriter(
+                str(Path(self.output_dir) / "tensorboard"),
+                filename_suffix=f".rank{trainer.global_rank}",
+            )
+        if trainer.is_global_zero and self.overwrite:
+            ResultWriter.clear(self.output_dir)
+        trainer.strategy.barrier("gradcam_cleared")
+        self._writer = ResultWriter(
+            self.output_dir,
+            class_names=pl_module.class_names,
+            layers=self._explainer.layers,
+            colormap=self.colormap,
+            original_alpha=self.original_alpha,
+            heatmap_alpha=self.heatmap_alpha,
+            save_figures=self.save_figures,
+            rank=trainer.global_rank,
+            tensorboard=tensorboard,
+            all_paths=paths,
+        )
+        done = self._writer.done_paths()
+        # Every rank must read the same journals (and so shard the same remaining images)
+        # before any rank appends to its own.
+        trainer.strategy.barrier("gradcam_resume")
+        if done and hasattr(datamodule, "exclude_from_predict"):
+            datamodule.exclude_from_predict(done)
+
+    @override
+    def on_predict_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if self._writer is None or not isinstance(outputs, ExplainedBatch):
+            return
+        self._writer.submit(outputs.items)
+        self._writer.record_failures(outputs.failed)
+
+    @override
+    def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._writer is None:
+            return
+        self._writer.close(finalize=False)
+        self._writer = None
+        trainer.strategy.barrier("gradcam_written")
+        if trainer.is_global_zero:
+            records = finalize_results(
+                self.output_dir,
+                class_names=pl_module.class_names,
+                layers=self._explainer.layers if self._explainer else [],
+            )
+            failed = sum(1 for r in records if r.get("status") != "ok")
+            rank_zero_info(
+                f"Grad-CAM: {len(records)} images recorded ({failed} failed) in "
+                f"{Path(self.output_dir) / 'analysis_results.json'}"
+            )
+
+    # ------------------------------------------------------------------- state
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        return {"probe_indices": self.probe_indices}
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.probe_indices = state_dict.get("probe_indices")
+
+
+def _require(ok: bool, name: str, expected: str, value: object) -> None:
+    if not ok:
+        raise ConfigurationError(f"Expected argument `{name}` to be {expected} but got {value!r}")
+
+
+def _tensorboard_experiment(trainer: L.Trainer) -> Any:
+    for logger in trainer.loggers:
+        experiment = getattr(logger, "experiment", None)
+        if hasattr(experiment, "add_image"):
+            return experiment
+    return None
+
+
+def _validation_dataset(trainer: L.Trainer) -> Any:
+    datamodule = trainer.datamodule
+    dataset = getattr(datamodule, "val_dataset", None) if datamodule is not None else None
+    if dataset is not None:
+        return dataset
+    loaders = trainer.val_dataloaders
+    if isinstance(loaders, Sequence) and loaders:
+        loaders = loaders[0]
+    return getattr(loaders, "dataset", None)
+
+
+__all__ = ["GradCAMCallback"]

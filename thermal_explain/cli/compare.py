@@ -1,0 +1,99 @@
+"""``thermal-explain compare``: two models' heatmaps on the same images, side by side."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from thermal_explain.cli.arguments import OneLineParser
+from thermal_explain.compare import DEFAULT_OUTPUT_DIR, ModelComparison
+from thermal_explain.data import find_images
+from thermal_explain.errors import ConfigurationError
+from thermal_explain.output.colormaps import get_colormap
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``compare`` command's flags."""
+    parser = OneLineParser(
+        prog="thermal-explain compare",
+        description=(
+            "Explain the same images with two models and measure how alike their Grad-CAM "
+            "maps are (Spearman rank correlation, IoU of the hottest regions)."
+        ),
+    )
+    parser.add_argument("--model_a", required=True, help="first model (.pth or .ckpt)")
+    parser.add_argument("--model_b", required=True, help="second model (.pth or .ckpt)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--image_path", help="one image to compare on")
+    source.add_argument("--image_dir", help="folder of images to compare on")
+    parser.add_argument(
+        "--pattern",
+        default="*.jpg",
+        help="glob under --image_dir: *.jpg, */*.jpg (class folders), **/*.png",
+    )
+    parser.add_argument("--output_dir", default=DEFAULT_OUTPUT_DIR)
+    parser.add_argument(
+        "--layers",
+        nargs="+",
+        default=None,
+        help="dotted layer names present in both models (default: each model's last conv "
+        "of each ResNet stage, paired by stage)",
+    )
+    parser.add_argument(
+        "--method", default="gradcam", help="gradcam, gradcam++, xgradcam, layercam or hirescam"
+    )
+    parser.add_argument("--image_size", type=int, default=224)
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument(
+        "--top_fraction",
+        type=float,
+        default=0.2,
+        help="share of the hottest pixels whose overlap (IoU) is measured, in (0, 1]",
+    )
+    parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
+    parser.add_argument("--colormap", default="jet", help="any OpenCV or matplotlib colormap")
+    parser.add_argument(
+        "--allow_pickle",
+        action="store_true",
+        help="allow checkpoints that pickle a whole model (trusted files only)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    """Run the comparison; 0 when every image worked, 1 when some failed (recorded)."""
+    args = build_parser().parse_args(argv)
+    if args.batch_size < 1:
+        raise ConfigurationError(f"--batch_size must be >= 1 but got {args.batch_size}")
+    paths = find_images(args.image_dir, args.pattern, args.image_path)
+    get_colormap(args.colormap)
+    comparison = ModelComparison(
+        args.model_a,
+        args.model_b,
+        layers=args.layers,
+        method=args.method,
+        image_size=args.image_size,
+        top_fraction=args.top_fraction,
+        device=args.device,
+        allow_pickle=args.allow_pickle,
+    )
+    run = comparison.run(
+        paths,
+        args.output_dir,
+        batch_size=args.batch_size,
+        colormap=args.colormap,
+        quiet=args.quiet,
+    )
+    compared = len(run.records) - run.failed
+    agreeing = sum(1 for record in run.records if record.get("agree"))
+    agreement = f", predictions agree on {agreeing}/{compared}" if compared else ""
+    print(
+        f"compared {compared} images ({run.failed} failed){agreement}; "
+        f"results: {run.results_path}, report: {run.report_path}",
+        file=sys.stderr if args.quiet else sys.stdout,
+    )
+    for record in run.records:
+        if record["status"] != "ok":
+            print(f"failed: {record['image_path']}: {record.get('error')}", file=sys.stderr)
+    return 1 if run.failed else 0

@@ -1,0 +1,66 @@
+"""LightningCLI for ``thermal-explain fit|validate|test|predict``."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+
+from thermal_explain.callback import GradCAMCallback
+from thermal_explain.data import ThermalDataModule
+from thermal_explain.model import ThermalClassifier
+
+PREDICT_DEFAULTS = {"return_predictions": False}
+
+
+class ThermalLightningCLI(LightningCLI):
+    """LightningCLI with the Grad-CAM callback always on and a top-level ``output_dir``.
+
+    The model decides the input mode: class names and asymmetry come from its checkpoint and
+    are handed to the data before any work starts.
+    """
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument(
+            "--output_dir",
+            type=str,
+            default="interpretability_analysis",
+            help="Folder of the predict outputs (heatmaps, overlays, JSON, report, TensorBoard).",
+        )
+        parser.add_argument(
+            "--overwrite",
+            type=bool,
+            default=False,
+            help="Start a predict run over instead of resuming what output_dir holds.",
+        )
+        parser.add_lightning_class_args(GradCAMCallback, "gradcam")
+        parser.link_arguments("output_dir", "gradcam.output_dir")
+        parser.link_arguments("overwrite", "gradcam.overwrite")
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        if self.subcommand == "predict" and config.trainer.get("default_root_dir") is None:
+            config.trainer.default_root_dir = str(Path(config.output_dir))
+
+    def _sync_data_with_model(self) -> None:
+        self.datamodule.use_asymmetry = self.model.use_asymmetry
+        if self.subcommand != "fit":
+            self.datamodule.set_class_names(self.model.class_names)
+
+    before_fit = before_validate = before_predict = _sync_data_with_model
+
+
+def run_lightning_cli(args: list[str]) -> int:
+    """Run a LightningCLI sub-command (``fit``, ``validate``, ``test`` or ``predict``)."""
+    with warnings.catch_warnings():
+        # ``args`` is passed on purpose (the dispatcher strips nothing but keeps the command).
+        warnings.filterwarnings("ignore", message=".*args parameter is intended.*")
+        ThermalLightningCLI(
+            ThermalClassifier,
+            ThermalDataModule,
+            save_config_kwargs={"overwrite": True},
+            args=args,
+            auto_configure_optimizers=False,
+        )
+    return 0

@@ -1,0 +1,464 @@
+"""The contrastive thermal encoder and its Lightning training module."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+import torchmetrics
+from torch import nn
+from torchvision import models
+
+from thermal_explain.errors import CheckpointError, ConfigurationError
+from thermal_explain.losses import SupConLoss
+from thermal_explain.types import Batch
+
+log = logging.getLogger(__name__)
+
+BACKBONES: dict[str, Callable[..., models.ResNet]] = {
+    "resnet18": models.resnet18,
+    "resnet34": models.resnet34,
+    "resnet50": models.resnet50,
+}
+ASYMMETRY_CHANNELS = 6
+RGB_CHANNELS = 3
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+
+
+def build_backbone(name: str, in_channels: int) -> tuple[nn.Module, int]:
+    """A randomly initialized torchvision ResNet without its fc layer.
+
+    Args:
+        name: one of ``resnet18``, ``resnet34``, ``resnet50``.
+        in_channels: input channels; ``conv1`` is replaced (same geometry, no bias) unless 3.
+
+    Returns:
+        ``(backbone, feature_dim)``: the backbone maps ``(N, C, H, W)`` to ``(N, feature_dim)``.
+    """
+    if name not in BACKBONES:
+        raise ConfigurationError(f"unknown backbone '{name}'; choose one of {', '.join(BACKBONES)}")
+    _check_positive_int("in_channels", in_channels)
+    backbone = BACKBONES[name](weights=None)
+    if in_channels != RGB_CHANNELS:
+        old = backbone.conv1
+        backbone.conv1 = nn.Conv2d(
+            in_channels,
+            old.out_channels,
+            kernel_size=old.kernel_size,
+            stride=old.stride,
+            padding=old.padding,
+            bias=False,
+        )
+    feature_dim = backbone.fc.in_features
+    backbone.fc = nn.Identity()
+    return backbone, feature_dim
+
+
+def reset_batch_norm_statistics(module: nn.Module) -> None:
+    """Restart every BatchNorm's running statistics as a plain average of the coming batches.
+
+    With the default exponential momentum the running statistics lag the weights for many
+    steps; on near-identical thermal faces that lag alone can drop eval-mode accuracy to
+    chance. Resetting at each training epoch (``momentum=None``: cumulative average) makes
+    eval mode use statistics of the current weights only.
+    """
+    for layer in module.modules():
+        if isinstance(layer, _BATCH_NORMS) and layer.track_running_stats:
+            layer.reset_running_stats()
+            layer.momentum = None
+
+
+class ThermalEncoder(nn.Module):
+    """ResNet backbone with a contrastive projection head and a linear classifier.
+
+    Submodule names (``backbone``, ``projection_head``, ``classifier``) match the project's
+    checkpoints, so ``backbone.layer4.1.conv2`` is the last convolution of ResNet-18.
+    """
+
+    def __init__(
+        self,
+        backbone: str = "resnet18",
+        in_channels: int = RGB_CHANNELS,
+        num_classes: int = 2,
+        projection_dim: int = 128,
+    ) -> None:
+        super().__init__()
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+            raise ConfigurationError(f"num_classes must be an integer >= 2 but got {num_classes!r}")
+        _check_positive_int("projection_dim", projection_dim)
+        self.backbone, feature_dim = build_backbone(backbone, in_channels)
+        self.projection_head = nn.Sequential(
+            nn.Linear(feature_dim, feature_dim),
+            nn.ReLU(inplace=True),
+            nn.Linear(feature_dim, projection_dim),
+        )
+        self.classifier = nn.Linear(feature_dim, num_classes)
+        self.backbone_name = backbone
+        self.in_channels = in_channels
+        self.num_classes = num_classes
+        self.projection_dim = projection_dim
+        self.feature_dim = feature_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, C, H, W)`` images -> ``(N, K)`` class logits."""
+        self.check_input(x)
+        return self.classifier(self.backbone(x))
+
+    def forward_all(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(N, C, H, W)`` -> ``((N, P)`` L2-normalized embeddings, ``(N, K)`` logits``)``.
+
+        Both outputs come from a single backbone pass.
+        """
+        self.check_input(x)
+        features = self.backbone(x)
+        embeddings = F.normalize(self.projection_head(features), dim=1)
+        return embeddings, self.classifier(features)
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise a one-line :class:`ConfigurationError` unless ``x`` is ``(N, C, H, W)``."""
+        if x.ndim != 4:
+            raise ConfigurationError(
+                f"the model expects images of shape (N, {self.in_channels}, H, W) but got "
+                f"shape {tuple(x.shape)}; pass a batch of images"
+            )
+        if x.shape[1] != self.in_channels:
+            raise ConfigurationError(_channel_message(self.in_channels, x.shape[1]))
+
+
+def _channel_message(expected: int, got: int) -> str:
+    modes = {RGB_CHANNELS: " (RGB mode)", ASYMMETRY_CHANNELS: " (asymmetry mode)"}
+    if {expected, got} <= set(modes):
+        fix = "set use_asymmetry to match the checkpoint"
+    else:
+        fix = f"convert the images to {expected} channels"
+    return f"the model expects {expected} channels{modes.get(expected, '')} but got {got}; {fix}"
+
+
+def _check_positive_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"{name} must be a positive integer but got {value!r}")
+
+
+def _check_class_names(class_names: object) -> list[str]:
+    if not isinstance(class_names, (list, tuple)) or not all(
+        isinstance(name, str) and name for name in class_names
+    ):
+        raise ConfigurationError(
+            f"class_names must be a list of non-empty strings but got {class_names!r}"
+        )
+    if len(set(class_names)) != len(class_names):
+        raise ConfigurationError(f"class_names must be unique but got {list(class_names)}")
+    if len(class_names) < 2:
+        raise ConfigurationError(f"class_names needs at least 2 names but got {class_names}")
+    return list(class_names)
+
+
+def _default_names(num_classes: int) -> list[str]:
+    return [f"class_{index}" for index in range(num_classes)]
+
+
+def _check_training_args(**values: float) -> None:
+    for name, value in values.items():
+        strict = name in ("learning_rate", "temperature")
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or not (value > 0 if strict else value >= 0):
+            bound = "> 0" if strict else ">= 0"
+            raise ConfigurationError(f"{name} must be a number {bound} but got {value!r}")
+    if values["contrastive_weight"] == 0 and values["ce_weight"] == 0:
+        raise ConfigurationError(
+            "contrastive_weight and ce_weight are both 0; set at least one of them above 0"
+        )
+
+
+class ThermalClassifier(L.LightningModule):
+    """Contrastive thermal-image classifier trained with SupCon plus cross-entropy.
+
+    Args:
+        backbone: ``resnet18``, ``resnet34`` or ``resnet50``; ``None`` means the checkpoint's
+            depth, or ``resnet18`` without a checkpoint.
+        in_channels: input channels; ``None`` means the checkpoint's, else 6 when
+            ``use_asymmetry`` and 3 otherwise.
+        num_classes: ``None`` means ``len(class_names)``, the checkpoint's, or the training
+            data's at fit (2 until then).
+        class_names: names by class index; otherwise the checkpoint's, the data module's at
+            fit, or ``class_0, class_1, ...``.
+        model_path: weights in any format :func:`thermal_explain.checkpoints.read_checkpoint`
+            reads; its projection head size replaces ``projection_dim``.
+        use_asymmetry: 6-channel asymmetry input (left face + mirrored right face); a
+            6-channel checkpoint turns it on.
+        allow_pickle: let ``model_path`` hold pickled objects (trusted files only).
+
+    Batches are :class:`thermal_explain.types.Batch`; samples labelled ``-1`` are left out of
+    the losses and metrics. The resolved architecture, ``class_names`` and ``use_asymmetry``
+    are saved as hyper-parameters, so every ``.ckpt`` restores them.
+    """
+
+    def __init__(
+        self,
+        backbone: str | None = None,
+        in_channels: int | None = None,
+        num_classes: int | None = None,
+        class_names: list[str] | None = None,
+        model_path: str | None = None,
+        use_asymmetry: bool = False,
+        projection_dim: int = 128,
+        learning_rate: float = 1e-3,
+        weight_decay: float = 1e-4,
+        contrastive_weight: float = 0.5,
+        ce_weight: float = 1.0,
+        temperature: float = 0.1,
+        allow_pickle: bool = False,
+    ) -> None:
+        super().__init__()
+        _check_training_args(
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            contrastive_weight=contrastive_weight,
+            ce_weight=ce_weight,
+            temperature=temperature,
+        )
+        if class_names is not None:
+            class_names = _check_class_names(class_names)
+            if num_classes is not None and num_classes != len(class_names):
+                raise ConfigurationError(
+                    f"num_classes={num_classes} but class_names has {len(class_names)} names; "
+                    "drop num_classes or make the two agree"
+                )
+        if use_asymmetry and in_channels not in (None, ASYMMETRY_CHANNELS):
+            raise ConfigurationError(
+                f"in_channels={in_channels} but use_asymmetry=True needs {ASYMMETRY_CHANNELS}; "
+                "drop in_channels or use_asymmetry"
+            )
+        stored_names: list[str] | None = None
+        if model_path is None:
+            self.encoder = ThermalEncoder(
+                backbone or "resnet18",
+                in_channels or (ASYMMETRY_CHANNELS if use_asymmetry else RGB_CHANNELS),
+                len(class_names) if class_names is not None else num_classes or 2,
+                projection_dim,
+            )
+            # What pins the number of classes (``None``: the training data may still set it).
+            self._classes_fixed_by = "num_classes" if num_classes is not None else None
+        else:
+            self.encoder, stored_names = _load_checkpoint(
+                model_path,
+                dict(backbone=backbone, in_channels=in_channels, num_classes=num_classes),
+                class_names,
+                use_asymmetry,
+                projection_dim,
+                allow_pickle,
+            )
+            self._classes_fixed_by = f"checkpoint '{model_path}'"
+        names = class_names or stored_names
+        self._names_from_data = names is None
+        self.supcon = SupConLoss(temperature)
+        self.explainer: Callable[[Batch], Any] | None = None
+        self._save_settings(
+            names or _default_names(self.encoder.num_classes),
+            backbone=self.encoder.backbone_name,
+            in_channels=self.encoder.in_channels,
+            use_asymmetry=self.encoder.in_channels == ASYMMETRY_CHANNELS,
+            projection_dim=self.encoder.projection_dim,
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            contrastive_weight=contrastive_weight,
+            ce_weight=ce_weight,
+            temperature=temperature,
+        )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # The explainer may be a module that holds this model: never register it as a child.
+        if name == "explainer":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
+    def _save_settings(self, class_names: list[str], **settings: Any) -> None:
+        """Store the resolved settings as hyper-parameters and build the matching metrics."""
+        settings.update(num_classes=len(class_names), class_names=list(class_names))
+        self.save_hyperparameters(settings)
+        task = "binary" if len(class_names) == 2 else "multiclass"
+        self.val_acc = torchmetrics.Accuracy(task=task, num_classes=len(class_names))
+        self.val_auroc = torchmetrics.AUROC(task=task, num_classes=len(class_names))
+        self.val_f1 = torchmetrics.F1Score(task=task, num_classes=len(class_names))
+
+    @property
+    def class_names(self) -> list[str]:
+        """Class names indexed by class id."""
+        return list(self.hparams["class_names"])
+
+    @property
+    def use_asymmetry(self) -> bool:
+        """Whether the model takes 6-channel asymmetry input."""
+        return bool(self.hparams["use_asymmetry"])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, C, H, W)`` images -> ``(N, K)`` logits."""
+        return self.encoder(x)
+
+    def setup(self, stage: str) -> None:
+        """At fit, adopt the data module's ``class_names`` unless the model has names."""
+        if stage != "fit" or self._trainer is None:
+            return
+        names = getattr(self.trainer.datamodule, "class_names", None)
+        if not names:
+            return
+        names = _check_class_names(names)
+        if len(names) != self.encoder.num_classes and (
+            self._classes_fixed_by is not None or not self._names_from_data
+        ):
+            source = self._classes_fixed_by or "class_names"
+            raise ConfigurationError(
+                f"the data has {len(names)} classes ({', '.join(names)}) but the model has "
+                f"{self.encoder.num_classes} from {source}; make {source} match the data"
+            )
+        if not self._names_from_data:
+            if names != self.class_names and set(names) == set(self.class_names):
+                raise ConfigurationError(
+                    f"the data orders its classes {names} but the model {self.class_names}; "
+                    "give class_names in the data's order so labels keep their meaning"
+                )
+            if names != self.class_names:
+                log.warning(
+                    "the data's class names %s differ from the model's %s; keeping the model's",
+                    names,
+                    self.class_names,
+                )
+            return
+        if len(names) != self.encoder.num_classes:
+            self.encoder.classifier = nn.Linear(self.encoder.feature_dim, len(names))
+            self.encoder.num_classes = len(names)
+        self._names_from_data = False
+        settings = {
+            k: v for k, v in self.hparams.items() if k not in ("num_classes", "class_names")
+        }
+        self._save_settings(names, **settings)
+
+    def on_train_epoch_start(self) -> None:
+        """Restart BatchNorm running statistics so eval mode tracks this epoch's weights."""
+        reset_batch_norm_statistics(self.encoder)
+
+    def _labelled(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ``(n, C, H, W)`` images and ``(n,)`` labels of samples with a known label."""
+        known = batch.labels >= 0
+        if bool(known.all()):
+            return batch.images, batch.labels
+        return batch.images[known], batch.labels[known]
+
+    def _loss(
+        self, embeddings: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor
+    ) -> torch.Tensor:
+        loss = self.hparams["ce_weight"] * F.cross_entropy(logits, labels)
+        if self.hparams["contrastive_weight"] > 0:
+            loss = loss + self.hparams["contrastive_weight"] * self.supcon(embeddings, labels)
+        return loss
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor | None:
+        """Weighted cross-entropy + SupCon; skips batches with fewer than 2 labelled images."""
+        images, labels = self._labelled(batch)
+        if labels.numel() < 2:
+            return None
+        embeddings, logits = self.encoder.forward_all(images)
+        loss = self._loss(embeddings, logits, labels)
+        accuracy = (logits.argmax(dim=1) == labels).float().mean()
+        size = labels.numel()
+        self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=size)
+        self.log("train_acc", accuracy, on_step=False, on_epoch=True, batch_size=size)
+        return loss
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> torch.Tensor | None:
+        """Log ``val_loss`` (the training objective), ``val_acc``, ``val_auroc``, ``val_f1``."""
+        images, labels = self._labelled(batch)
+        if labels.numel() == 0:
+            return None
+        embeddings, logits = self.encoder.forward_all(images)
+        loss = self._loss(embeddings, logits, labels)
+        probabilities = logits.float().softmax(dim=1)
+        scores = probabilities[:, 1] if probabilities.shape[1] == 2 else probabilities
+        self.val_acc(scores, labels)
+        self.val_auroc(scores, labels)
+        self.val_f1(scores, labels)
+        size = labels.numel()
+        self.log("val_loss", loss, on_epoch=True, prog_bar=True, batch_size=size, sync_dist=True)
+        for name, metric in (
+            ("val_acc", self.val_acc),
+            ("val_auroc", self.val_auroc),
+            ("val_f1", self.val_f1),
+        ):
+            self.log(name, metric, on_step=False, on_epoch=True, batch_size=size)
+        return loss
+
+    def predict_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> Any:
+        """``self.explainer(batch)`` when set, else ``(N, K)`` softmax probabilities."""
+        if self.explainer is not None:
+            return self.explainer(batch)
+        if len(batch) == 0:
+            return batch.images.new_zeros((0, self.encoder.num_classes))
+        return self(batch.images).softmax(dim=1)
+
+    def configure_optimizers(self) -> Any:
+        """AdamW, with cosine annealing over ``trainer.max_epochs`` when that is known."""
+        optimizer = torch.optim.AdamW(
+            self.parameters(),
+            lr=self.hparams["learning_rate"],
+            weight_decay=self.hparams["weight_decay"],
+        )
+        max_epochs = self.trainer.max_epochs if self._trainer is not None else None
+        if not max_epochs or max_epochs < 1:
+            return optimizer
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_epochs)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
+        }
+
+
+def _load_checkpoint(
+    model_path: str,
+    architecture: dict[str, Any],
+    class_names: list[str] | None,
+    use_asymmetry: bool,
+    projection_dim: int,
+    allow_pickle: bool,
+) -> tuple[ThermalEncoder, list[str] | None]:
+    """Encoder and stored class names from ``model_path``, checked against the arguments.
+
+    ``architecture`` holds the explicit ``backbone``/``in_channels``/``num_classes`` (or None).
+    """
+    from thermal_explain.checkpoints import load_encoder
+
+    encoder, hparams = load_encoder(
+        model_path, projection_dim=projection_dim, allow_pickle=allow_pickle, **architecture
+    )
+    if class_names is not None and len(class_names) != encoder.num_classes:
+        raise CheckpointError(
+            f"checkpoint '{model_path}' has {encoder.num_classes} classes but class_names has "
+            f"{len(class_names)} names; pass {encoder.num_classes} class names or drop "
+            "class_names"
+        )
+    if use_asymmetry and encoder.in_channels != ASYMMETRY_CHANNELS:
+        raise CheckpointError(
+            f"checkpoint '{model_path}' has {encoder.in_channels} input channels but "
+            f"use_asymmetry=True needs {ASYMMETRY_CHANNELS}; drop --use_asymmetry or pass a "
+            f"{ASYMMETRY_CHANNELS}-channel checkpoint"
+        )
+    if not use_asymmetry and encoder.in_channels == ASYMMETRY_CHANNELS:
+        log.warning("checkpoint '%s' has 6 input channels: using asymmetry mode", model_path)
+    names = hparams.get("class_names")
+    try:
+        names = None if names is None else _check_class_names(names)
+    except ConfigurationError:
+        names = None
+    if names is not None and len(names) != encoder.num_classes:
+        log.warning(
+            "checkpoint '%s' stores %d class names for %d classes; ignoring the names",
+            model_path,
+            len(names),
+            encoder.num_classes,
+        )
+        names = None
+    return encoder, names

@@ -1,0 +1,200 @@
+"""One image's outputs, rendered and written inside a writer worker (thread or process).
+
+This module imports neither torch nor the writer, so a worker process starts light.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from thermal_explain.images import read_image
+from thermal_explain.output.figures import FigureRenderer, figure_title
+from thermal_explain.output.naming import inside, output_names
+from thermal_explain.output.records import describe_error, error_record, layer_entry, ok_record
+from thermal_explain.output.render import (
+    blend,
+    colorize,
+    desaturate,
+    encode_png,
+    resize_map,
+    write_file,
+)
+
+
+@dataclass(frozen=True)
+class LayerJob:
+    """One layer's maps and numbers (numpy and JSON types only)."""
+
+    layer: str
+    display_map: np.ndarray
+    raw_map: np.ndarray
+    statistics: dict[str, Any]
+    side_attribution: dict[str, Any] | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ImageJob:
+    """Everything a worker needs to write one image's outputs and record."""
+
+    image_path: str
+    stem: str
+    predicted_class: int
+    predicted_label: str
+    confidence: float
+    true_label: str | None
+    target_label: str
+    layers: tuple[LayerJob, ...]
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """What to write and how; fixed for the life of a writer."""
+
+    output_dir: str
+    lut: np.ndarray
+    original_alpha: float = 0.3
+    heatmap_alpha: float = 0.7
+    save_heatmaps: bool = True
+    save_overlays: bool = True
+    save_figures: bool = True
+    save_feature_maps: bool = True
+    preview_size: int | None = None
+
+
+@dataclass
+class JobResult:
+    """A finished record, the stem it used, and overlay previews ``(layer, RGB)``."""
+
+    record: dict[str, Any]
+    stem: str
+    previews: list[tuple[str, np.ndarray]] = field(default_factory=list)
+
+
+def render_image(
+    job: ImageJob, settings: RenderSettings, figures: FigureRenderer | None
+) -> JobResult:
+    """Write every enabled output of ``job``; any failure becomes an error record."""
+    try:
+        return _render(job, settings, figures)
+    except Exception as error:  # a failing image is recorded, never fatal to the run
+        record = error_record(
+            job.image_path,
+            describe_error(error),
+            true_label=job.true_label,
+            predicted_class=job.predicted_class,
+            predicted_label=job.predicted_label,
+            confidence=job.confidence,
+        )
+        return JobResult(record, job.stem)
+
+
+def _render(job: ImageJob, settings: RenderSettings, figures: FigureRenderer | None) -> JobResult:
+    root = Path(settings.output_dir)
+    needs_pixels = (
+        settings.save_heatmaps
+        or settings.save_overlays
+        or settings.save_figures
+        or settings.preview_size is not None
+    )
+    original = read_image(job.image_path) if needs_pixels else None
+    background = desaturate(original) if original is not None else None
+    results: dict[str, dict[str, Any]] = {}
+    previews: list[tuple[str, np.ndarray]] = []
+    for layer in job.layers:
+        names = output_names(job.stem, layer.layer, job.target_label)
+        paths: dict[str, str | None] = dict.fromkeys(
+            ("heatmap_path", "overlay_path", "overlay_plt_path")
+        )
+        if original is not None and background is not None:
+            heatmap = colorize(resize_map(layer.display_map, original.shape[:2]), settings.lut)
+            if settings.save_heatmaps:
+                paths["heatmap_path"] = _write(root, names.heatmap, encode_png(heatmap))
+            overlay = blend(background, heatmap, settings.original_alpha, settings.heatmap_alpha)
+            if settings.save_overlays:
+                paths["overlay_path"] = _write(root, names.overlay, encode_png(overlay))
+            if settings.save_figures and figures is not None:
+                title = figure_title(
+                    layer.layer,
+                    job.predicted_label,
+                    job.confidence,
+                    job.target_label,
+                    job.true_label,
+                )
+                paths["overlay_plt_path"] = _write(
+                    root, names.figure, figures.render_png(overlay, title)
+                )
+            if settings.preview_size is not None:
+                previews.append((layer.layer, _shrink(overlay, settings.preview_size)))
+        if settings.save_feature_maps:
+            target = inside(root, names.feature_map)
+            np.save(target, np.asarray(layer.raw_map, dtype=np.float32))
+        results[layer.layer] = layer_entry(
+            paths, layer.statistics, layer.side_attribution, layer.metrics
+        )
+    record = ok_record(
+        image_path=job.image_path,
+        predicted_class=job.predicted_class,
+        predicted_label=job.predicted_label,
+        confidence=job.confidence,
+        true_label=job.true_label,
+        gradcam_results=results,
+    )
+    return JobResult(record, job.stem, previews)
+
+
+def _write(root: Path, relative: str, data: bytes) -> str:
+    target = inside(root, relative)
+    write_file(os.fspath(target), data)
+    return os.fspath(target)
+
+
+def _shrink(image: np.ndarray, longest: int) -> np.ndarray:
+    """``image`` scaled down so its longer side is at most ``longest`` pixels."""
+    height, width = image.shape[:2]
+    scale = longest / max(height, width)
+    if scale >= 1.0:
+        return image
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+# Worker entry points -------------------------------------------------------------------
+
+_process_settings: list[RenderSettings] = []
+_process_figures: list[FigureRenderer] = []
+_thread_state = threading.local()
+
+
+def init_process(settings: RenderSettings) -> None:
+    """Process-pool initializer: keep the settings; one OpenCV thread per process."""
+    cv2.setNumThreads(1)
+    _process_settings[:] = [settings]
+
+
+def run_in_process(job: ImageJob) -> JobResult:
+    """Render ``job`` in a worker process (figures reused within the process)."""
+    settings = _process_settings[0]
+    if settings.save_figures and not _process_figures:
+        _process_figures.append(FigureRenderer(settings.lut))
+    return render_image(job, settings, _process_figures[0] if _process_figures else None)
+
+
+def run_in_thread(job: ImageJob, settings: RenderSettings) -> JobResult:
+    """Render ``job`` in the calling thread (figures reused within the thread)."""
+    figures = None
+    if settings.save_figures:
+        cache: dict[bytes, FigureRenderer] = _thread_state.__dict__.setdefault("figures", {})
+        key = settings.lut.tobytes()
+        figures = cache.get(key)
+        if figures is None:
+            cache.clear()  # one colormap's figures per thread at a time keeps memory flat
+            figures = cache[key] = FigureRenderer(settings.lut)
+    return render_image(job, settings, figures)

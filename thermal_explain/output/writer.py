@@ -1,0 +1,673 @@
+"""``ResultWriter``: writes explained images to disk off the compute path.
+
+``submit`` turns each :class:`~thermal_explain.types.ExplainedImage` into a small numpy job
+and hands it to a pool of worker threads or processes, which re-read the original image,
+render and write the PNG/NPY outputs. At most ``queue_size`` images are in
+flight: ``submit`` blocks when they are (backpressure), so memory stays flat however long
+the run. One collector thread receives finished records, appends them to this rank's
+journal (one flush + fsync per group of records that arrived together) and feeds
+TensorBoard. ``close`` drains everything and, on rank zero, merges all rank journals into
+``analysis_results.json`` and ``summary_report.txt`` (both written atomically).
+
+Resume: :meth:`ResultWriter.done_paths` lists the images that already have a successful
+record in any rank journal. Images recorded as failed are *not* listed: they are tried
+again (an unreadable file that was fixed, or a transient write error), and a success
+replaces the error record.
+
+DDP: give every rank its ``rank`` and the full ``all_paths`` list (for stable names),
+construct the writers on all ranks, then barrier before the first ``submit`` (with
+``overwrite=True`` rank zero clears the previous outputs in the constructor). At the end
+call ``close(finalize=False)`` on every rank, barrier, then :func:`finalize_results` on
+rank zero.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import secrets
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from functools import partial
+from multiprocessing import get_context
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from thermal_explain.errors import ConfigurationError, ThermalExplainError
+from thermal_explain.output import journal
+from thermal_explain.output.atomic import atomic_write_text
+from thermal_explain.output.colormaps import DEFAULT_COLORMAP, get_colormap
+from thermal_explain.output.naming import (
+    FEATURE_DIR,
+    FEATURE_SUFFIX,
+    FIGURE_SUFFIX,
+    HEATMAP_DIR,
+    HEATMAP_SUFFIX,
+    JOURNAL_DIR,
+    OVERLAY_DIR,
+    OVERLAY_SUFFIX,
+    REPORT_FILE,
+    RESULTS_FILE,
+    NameResolver,
+    path_key,
+)
+from thermal_explain.output.records import (
+    STATUS_OK,
+    describe_error,
+    error_record,
+    merge_records,
+    to_jsonable,
+)
+from thermal_explain.output.report import build_summary
+from thermal_explain.output.worker import (
+    ImageJob,
+    JobResult,
+    LayerJob,
+    RenderSettings,
+    init_process,
+    run_in_process,
+    run_in_thread,
+)
+from thermal_explain.types import ExplainedImage, FailedItem
+
+log = logging.getLogger(__name__)
+
+PREVIEW_SIZE = 512
+"""Longest side of the overlays sent to TensorBoard."""
+
+PROCESS_MIN_IMAGES = 64
+"""Fewest images for which ``worker_type="auto"`` starts worker processes."""
+
+
+class ImageLogger(Protocol):
+    """What the writer needs of a TensorBoard ``SummaryWriter``."""
+
+    def add_image(self, tag: str, img_tensor: Any, *args: Any, **kwargs: Any) -> Any:
+        """Log one image under ``tag``."""
+
+
+@dataclass
+class _Message:
+    """A finished (or failed) job on its way to the collector thread."""
+
+    job: ImageJob | None
+    step: int | None
+    attempt: int
+    result: JobResult | None = None
+    future: Future[JobResult] | None = None
+    holds_slot: bool = True
+
+
+_STOP = object()
+
+
+class ResultWriter:
+    """Writes heatmaps, overlays, figures, feature maps, the journal and the final results.
+
+    Args:
+        output_dir: folder for every output (created when missing).
+        class_names: class names in index order (for the report).
+        layers: the explained layer names (for the report's order).
+        colormap: OpenCV or matplotlib colormap name.
+        original_alpha: weight of the desaturated original in the overlay.
+        heatmap_alpha: weight of the colorized heatmap in the overlay.
+        save_heatmaps: write ``gradcam_heatmaps/*_heatmap.png``.
+        save_overlays: write ``overlay_images/*_overlay.png``.
+        save_figures: write the 300-DPI ``overlay_images/*_overlay_plt.png`` figures.
+        save_feature_maps: write ``feature_maps/*.npy`` (the raw CAM).
+        workers: worker count; ``None`` = one per CPU core up to 4; ``0`` = render
+            synchronously inside ``submit``.
+        worker_type: ``"process"`` (no GIL contention with the compute loop, but each
+            worker pays a start-up import), ``"thread"`` (no start-up cost; the PNG encoding
+            that dominates releases the GIL) or ``"auto"``: processes for figure runs of at
+            least ``PROCESS_MIN_IMAGES`` known paths, threads otherwise. If a worker process
+            dies or cannot start, the writer falls back to threads and retries its images.
+        queue_size: images in flight at most; ``submit`` blocks beyond it.
+        overwrite: delete this tool's previous outputs in ``output_dir`` and start over.
+        rank: this process's global rank (its journal is ``.journal/rank<rank>.jsonl``).
+        tensorboard: a ``SummaryWriter``-like object; each overlay is added as an image
+            tagged ``overlays/<stem>/<layer>``.
+        all_paths: every input path of the run, so same-stem inputs get stable names.
+
+    Raises:
+        ConfigurationError: an argument has an invalid value.
+        ThermalExplainError: ``output_dir`` cannot be created or written.
+    """
+
+    def __init__(
+        self,
+        output_dir: str | os.PathLike[str],
+        *,
+        class_names: Sequence[str],
+        layers: Sequence[str],
+        colormap: str = DEFAULT_COLORMAP,
+        original_alpha: float = 0.3,
+        heatmap_alpha: float = 0.7,
+        save_heatmaps: bool = True,
+        save_overlays: bool = True,
+        save_figures: bool = True,
+        save_feature_maps: bool = True,
+        workers: int | None = None,
+        worker_type: Literal["auto", "process", "thread"] = "auto",
+        queue_size: int = 32,
+        overwrite: bool = False,
+        rank: int = 0,
+        tensorboard: ImageLogger | None = None,
+        all_paths: Sequence[str] | None = None,
+    ) -> None:
+        self.class_names = _names_argument("class_names", class_names, allow_empty=True)
+        self.layers = _names_argument("layers", layers, allow_empty=False)
+        self.rank = _count_argument("rank", rank, minimum=0)
+        self.workers = (
+            _default_workers()
+            if workers is None
+            else _count_argument("workers", workers, minimum=0)
+        )
+        if worker_type not in ("auto", "process", "thread"):
+            raise ConfigurationError(
+                "Expected argument `worker_type` to be one of 'auto', 'process', 'thread', "
+                f"but got {worker_type!r}"
+            )
+        if worker_type == "auto":
+            large = all_paths is not None and len(all_paths) >= PROCESS_MIN_IMAGES
+            worker_type = "process" if save_figures and large else "thread"
+        self._worker_type: Literal["process", "thread"] = worker_type
+        queue_size = _count_argument("queue_size", queue_size, minimum=1)
+        if tensorboard is not None and not callable(getattr(tensorboard, "add_image", None)):
+            raise ConfigurationError(
+                "Expected argument `tensorboard` to be a SummaryWriter with add_image, "
+                f"but got {type(tensorboard).__name__}"
+            )
+        lut = get_colormap(colormap)
+        alphas = (
+            _alpha_argument("original_alpha", original_alpha),
+            _alpha_argument("heatmap_alpha", heatmap_alpha),
+        )
+        self.output_dir = Path(os.path.abspath(os.fspath(output_dir)))
+        _prepare_output_dir(self.output_dir)
+        if overwrite:
+            _clear_previous(self.output_dir, self.rank)
+        flags = {
+            HEATMAP_DIR: save_heatmaps,
+            OVERLAY_DIR: save_overlays or save_figures,
+            FEATURE_DIR: save_feature_maps,
+            JOURNAL_DIR: True,
+        }
+        for folder, wanted in flags.items():
+            if wanted:
+                _make_folder(self.output_dir, folder)
+        self._settings = RenderSettings(
+            output_dir=os.fspath(self.output_dir),
+            lut=lut,
+            original_alpha=alphas[0],
+            heatmap_alpha=alphas[1],
+            save_heatmaps=bool(save_heatmaps),
+            save_overlays=bool(save_overlays),
+            save_figures=bool(save_figures),
+            save_feature_maps=bool(save_feature_maps),
+            preview_size=PREVIEW_SIZE if tensorboard is not None else None,
+        )
+        self._tensorboard = tensorboard
+        self._journal = journal.JournalWriter(journal.journal_path(self.output_dir, self.rank))
+        previous = journal.read_all(self.output_dir)
+        self._done = {
+            entry["record"]["image_path"]
+            for entry in previous
+            if entry["record"].get("status") == STATUS_OK
+            and isinstance(entry["record"].get("image_path"), str)
+        }
+        self._done_keys = {path_key(path) for path in self._done}
+        claims = {
+            entry["record"]["image_path"]: entry["stem"]
+            for entry in previous
+            if isinstance(entry.get("stem"), str)
+            and entry["stem"]
+            and isinstance(entry["record"].get("image_path"), str)
+        }
+        self._names = NameResolver(all_paths, claims)
+        self._slots = threading.Semaphore(queue_size)
+        self._messages: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._idle = threading.Condition()
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._executor: Executor | None = None
+        self._fatal: BaseException | None = None
+        self._session: list[dict[str, Any]] = []
+        self._closed = False
+        self._collector = threading.Thread(
+            target=self._collect, name=f"thermal-explain-writer-rank{self.rank}", daemon=True
+        )
+        self._collector.start()
+
+    # Public API ----------------------------------------------------------------------
+
+    @staticmethod
+    def clear(output_dir: str | os.PathLike[str]) -> None:
+        """Delete this tool's earlier outputs in ``output_dir``; other files stay.
+
+        Removes every rank journal, ``analysis_results.json``, ``summary_report.txt`` and
+        the heatmap, overlay, figure and feature-map files. In DDP call it on rank zero,
+        then barrier, then construct the writers (what ``overwrite=True`` does on one rank).
+
+        Raises:
+            ThermalExplainError: ``output_dir`` is not writable.
+        """
+        root = Path(os.path.abspath(os.fspath(output_dir)))
+        if not root.exists():
+            return
+        _prepare_output_dir(root)
+        _clear_previous(root, rank=0)
+
+    def done_paths(self) -> set[str]:
+        """Image paths (as recorded) that already have a successful record."""
+        with self._lock:
+            return set(self._done)
+
+    def filter_pending(self, paths: Sequence[str]) -> list[str]:
+        """``paths`` without those already done, compared as normalized absolute paths."""
+        with self._lock:
+            done = set(self._done_keys)
+        return [path for path in paths if path_key(path) not in done]
+
+    def submit(self, items: Sequence[ExplainedImage], step: int | None = None) -> None:
+        """Queue ``items`` for writing; blocks while ``queue_size`` images are in flight.
+
+        ``step`` is the TensorBoard global step of their overlays.
+
+        Raises:
+            ThermalExplainError: the journal could not be written (disk full, folder gone).
+        """
+        self._check_usable()
+        for item in items:
+            job = self._job(item)
+            self._slots.acquire()
+            self._begin()
+            try:
+                self._dispatch(job, step, attempt=0)
+            except BaseException:
+                self._slots.release()
+                self._finish(1)
+                raise
+
+    def record_failures(self, items: Sequence[FailedItem]) -> None:
+        """Record inputs that could not be loaded (``"status": "error"``)."""
+        self._check_usable()
+        for item in items:
+            record = error_record(item.path, item.error, true_label=item.true_label)
+            self._begin()
+            self._messages.put(_Message(None, None, 0, JobResult(record, ""), holds_slot=False))
+
+    def close(self, finalize: bool = True) -> list[dict[str, Any]]:
+        """Drain the queue, stop the workers and (``finalize``) write the merged results.
+
+        Returns:
+            With ``finalize``: every record in ``output_dir`` (all ranks and earlier runs),
+            ordered by path. Without: the records this writer produced, ordered by path.
+
+        Raises:
+            ThermalExplainError: the journal or the results could not be written.
+        """
+        if not self._closed:
+            self._closed = True
+            with self._idle:
+                while self._pending and self._collector.is_alive():
+                    self._idle.wait(timeout=1.0)
+            self._messages.put(_STOP)
+            self._collector.join()
+            with self._lock:
+                executor, self._executor = self._executor, None
+            if executor is not None:
+                executor.shutdown(wait=True)
+            self._journal.close()
+        if self._fatal is not None:
+            raise self._journal_error()
+        if finalize:
+            return finalize_results(self.output_dir, self.class_names, self.layers)
+        with self._lock:
+            return sorted(self._session, key=lambda record: record["image_path"])
+
+    def __enter__(self) -> ResultWriter:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if error is None:
+            self.close(finalize=self.rank == 0)
+            return
+        try:
+            self.close(finalize=self.rank == 0)
+        except Exception as close_error:  # the original error matters more
+            log.error("could not finish writing results: %s", close_error)
+
+    # Internals ------------------------------------------------------------------------
+
+    def _check_usable(self) -> None:
+        if self._closed:
+            raise RuntimeError("ResultWriter is closed")
+        if self._fatal is not None:
+            raise self._journal_error()
+
+    def _journal_error(self) -> ThermalExplainError:
+        return ThermalExplainError(
+            f"cannot write the results journal in '{self.output_dir}': "
+            f"{describe_error(self._fatal or RuntimeError())}; "
+            "free disk space or choose another --output_dir"
+        )
+
+    def _job(self, item: ExplainedImage) -> ImageJob:
+        if not isinstance(item, ExplainedImage):
+            raise TypeError(f"ResultWriter.submit expects ExplainedImage, got {type(item)}")
+        layers = tuple(
+            LayerJob(
+                layer=name,
+                display_map=_as_map(explanation.display_map),
+                raw_map=_as_map(explanation.raw_map),
+                statistics=to_jsonable(dict(explanation.statistics)),
+                side_attribution=(
+                    None
+                    if explanation.side_attribution is None
+                    else to_jsonable(dict(explanation.side_attribution))
+                ),
+                metrics=to_jsonable(dict(explanation.metrics)),
+            )
+            for name, explanation in item.layers.items()
+        )
+        return ImageJob(
+            image_path=str(item.image_path),
+            stem=self._names.stem_for(str(item.image_path)),
+            predicted_class=int(item.predicted_class),
+            predicted_label=str(item.predicted_label),
+            confidence=float(item.confidence),
+            true_label=None if item.true_label is None else str(item.true_label),
+            target_label=str(item.target_label),
+            layers=layers,
+        )
+
+    def _begin(self) -> None:
+        with self._idle:
+            self._pending += 1
+
+    def _finish(self, count: int) -> None:
+        with self._idle:
+            self._pending -= count
+            if self._pending == 0:
+                self._idle.notify_all()
+
+    def _dispatch(self, job: ImageJob, step: int | None, attempt: int) -> None:
+        if self.workers == 0:
+            result = run_in_thread(job, self._settings)
+            self._messages.put(_Message(job, step, attempt, result=result))
+            return
+        with self._lock:
+            try:
+                future = self._pool().submit(self._task(), job)
+            except BrokenProcessPool as error:
+                self._use_threads(error)
+                future = self._pool().submit(self._task(), job)
+        future.add_done_callback(
+            lambda done: self._messages.put(_Message(job, step, attempt, future=done))
+        )
+
+    def _task(self) -> Any:
+        if self._worker_type == "process":
+            return run_in_process
+        return partial(run_in_thread, settings=self._settings)
+
+    def _pool(self) -> Executor:
+        """The executor (created on first use; call with ``self._lock`` held)."""
+        if self._executor is None:
+            if self._worker_type == "process":
+                self._executor = ProcessPoolExecutor(
+                    max_workers=self.workers,
+                    mp_context=get_context("spawn"),
+                    initializer=init_process,
+                    initargs=(self._settings,),
+                )
+            else:
+                self._executor = ThreadPoolExecutor(
+                    max_workers=self.workers, thread_name_prefix="thermal-explain-render"
+                )
+        return self._executor
+
+    def _use_threads(self, error: BaseException) -> None:
+        """Replace a broken process pool by threads (call with ``self._lock`` held)."""
+        if self._worker_type == "thread":
+            return
+        log.warning("a writer worker process stopped (%s); continuing with threads", error)
+        broken, self._executor = self._executor, None
+        self._worker_type = "thread"
+        if broken is not None:
+            broken.shutdown(wait=False)
+
+    def _collect(self) -> None:
+        """Collector thread: journal finished records, feed TensorBoard, free slots."""
+        stop = False
+        while not stop:
+            messages = [self._messages.get()]
+            while True:
+                try:
+                    messages.append(self._messages.get_nowait())
+                except queue.Empty:
+                    break
+            stop = any(message is _STOP for message in messages)
+            finished = [
+                message
+                for message in messages
+                if isinstance(message, _Message) and self._resolve(message)
+            ]
+            if finished:
+                self._commit(finished)
+
+    def _resolve(self, message: _Message) -> bool:
+        """Turn a finished future into a result; ``False`` when the job was re-queued."""
+        job = message.job
+        if message.future is None or job is None:
+            return True
+        try:
+            message.result = message.future.result()
+        except BrokenProcessPool as error:
+            if message.attempt > 0:
+                message.result = _failed(job, error)
+                return True
+            try:
+                with self._lock:
+                    self._use_threads(error)
+                self._dispatch(job, message.step, attempt=1)
+            except Exception as retry_error:
+                message.result = _failed(job, retry_error)
+                return True
+            return False
+        except Exception as error:
+            message.result = _failed(job, error)
+        return True
+
+    def _commit(self, finished: list[_Message]) -> None:
+        results = [message.result for message in finished if message.result is not None]
+        try:
+            if self._fatal is None:
+                self._journal.append(
+                    [{"stem": result.stem or None, "record": result.record} for result in results]
+                )
+                self._remember(results)
+                self._preview(finished)
+        except Exception as error:  # the journal is the one thing that must not fail
+            log.error("cannot append to %s: %s", self._journal.path, error)
+            self._fatal = error
+        finally:
+            for message in finished:
+                if message.holds_slot:
+                    self._slots.release()
+            self._finish(len(finished))
+
+    def _remember(self, results: list[JobResult]) -> None:
+        with self._lock:
+            for result in results:
+                record = result.record
+                self._session.append(record)
+                if record["status"] == STATUS_OK:
+                    self._done.add(record["image_path"])
+                    self._done_keys.add(path_key(record["image_path"]))
+
+    def _preview(self, finished: list[_Message]) -> None:
+        if self._tensorboard is None:
+            return
+        for message in finished:
+            if message.result is None:
+                continue
+            for layer, image in message.result.previews:
+                tag = f"overlays/{message.result.stem}/{layer}"
+                try:
+                    self._tensorboard.add_image(
+                        tag, image, global_step=message.step, dataformats="HWC"
+                    )
+                except Exception as error:  # a logger failure must not lose records
+                    log.warning("TensorBoard logging stopped: %s", error)
+                    self._tensorboard = None
+                    return
+
+
+def finalize_results(
+    output_dir: str | os.PathLike[str],
+    class_names: Sequence[str] | None = None,
+    layers: Sequence[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Merge every rank journal in ``output_dir`` into the final files.
+
+    Records are de-duplicated by ``image_path`` (a success beats an error) and ordered by
+    path; ``analysis_results.json`` and ``summary_report.txt`` are replaced atomically.
+
+    Returns:
+        The merged records.
+    """
+    root = Path(os.path.abspath(os.fspath(output_dir)))
+    _prepare_output_dir(root)
+    records = merge_records(entry["record"] for entry in journal.read_all(root))
+    text = json.dumps(records, ensure_ascii=False, indent=2, allow_nan=False)
+    atomic_write_text(root / RESULTS_FILE, text + "\n")
+    summary = build_summary(
+        records, class_names=class_names, layers=layers, output_dir=os.fspath(root)
+    )
+    atomic_write_text(root / REPORT_FILE, summary)
+    return records
+
+
+def _failed(job: ImageJob, error: BaseException) -> JobResult:
+    record = error_record(
+        job.image_path,
+        f"writing outputs failed: {describe_error(error)}",
+        true_label=job.true_label,
+        predicted_class=job.predicted_class,
+        predicted_label=job.predicted_label,
+        confidence=job.confidence,
+    )
+    return JobResult(record, job.stem)
+
+
+def _as_map(value: Any) -> np.ndarray:
+    """A CPU float32 numpy copy of a 2-D map given as a tensor or an array."""
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().float().numpy()
+    array = np.array(value, dtype=np.float32, copy=True)
+    if array.ndim > 2:
+        array = np.squeeze(array)
+    if array.ndim != 2:
+        raise ValueError(f"expected a 2-D map, got shape {tuple(array.shape)}")
+    return array
+
+
+def _default_workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def _names_argument(name: str, value: Sequence[str], *, allow_empty: bool) -> list[str]:
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise ConfigurationError(
+            f"Expected argument `{name}` to be a list of names, but got {value!r}"
+        )
+    names = [str(item) for item in value]
+    if not names and not allow_empty:
+        raise ConfigurationError(f"Expected argument `{name}` to name at least one entry")
+    return names
+
+
+def _count_argument(name: str, value: int, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigurationError(
+            f"Expected argument `{name}` to be an integer >= {minimum}, but got {value!r}"
+        )
+    return value
+
+
+def _alpha_argument(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ConfigurationError(
+            f"Expected argument `{name}` to be a number in [0, 1], but got {value!r}"
+        )
+    return float(value)
+
+
+def _not_writable(path: Path) -> ThermalExplainError:
+    return ThermalExplainError(f"output_dir '{path}' is not writable; choose another --output_dir")
+
+
+def _prepare_output_dir(path: Path) -> None:
+    """Create ``path`` and prove it is writable by creating (and removing) a file."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise _not_writable(path) from error
+    if not path.is_dir() or not os.access(path, os.W_OK | os.X_OK):
+        raise _not_writable(path)
+    probe = path / f".write-test-{secrets.token_hex(4)}"
+    try:
+        descriptor = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(descriptor)
+        probe.unlink()
+    except OSError as error:
+        raise _not_writable(path) from error
+
+
+def _make_folder(root: Path, name: str) -> None:
+    try:
+        (root / name).mkdir(exist_ok=True)
+    except OSError as error:
+        raise ThermalExplainError(
+            f"output_dir '{root}' is not writable: cannot create '{name}'; "
+            "choose another --output_dir"
+        ) from error
+
+
+def _clear_previous(root: Path, rank: int) -> None:
+    """Delete this tool's earlier outputs (rank zero) or this rank's journal (other ranks)."""
+    if rank != 0:
+        journal.remove_journals(root, [rank])
+        return
+    journal.remove_journals(root)
+    for name in (RESULTS_FILE, REPORT_FILE):
+        (root / name).unlink(missing_ok=True)
+        for stray in root.glob(f".{name}.*.tmp"):
+            stray.unlink(missing_ok=True)
+    owned = {
+        HEATMAP_DIR: (HEATMAP_SUFFIX,),
+        OVERLAY_DIR: (OVERLAY_SUFFIX, FIGURE_SUFFIX),
+        FEATURE_DIR: (FEATURE_SUFFIX,),
+    }
+    for folder, suffixes in owned.items():
+        directory = root / folder
+        if not directory.is_dir():
+            continue
+        for entry in directory.iterdir():
+            if entry.name.endswith(suffixes) and (entry.is_file() or entry.is_symlink()):
+                entry.unlink(missing_ok=True)
