@@ -296,3 +296,74 @@ def test_killed_run_resumes_with_one_record_per_image(tiny_checkpoint, thermal_f
     paths = [r["image_path"] for r in records]
     assert len(paths) == 24 and len(set(paths)) == 24
     assert all(r["status"] == "ok" for r in records)
+
+
+def test_metrics_fused_map_report_and_plots(tiny_checkpoint, thermal_folder, tmp_path):
+    data = thermal_folder(n=4)
+    (data / "masks" / "icas").mkdir(parents=True, exist_ok=True)
+    out = tmp_path / "out"
+    code = analyze(
+        "--model_path",
+        str(tiny_checkpoint()),
+        "--image_dir",
+        str(data / "images"),
+        "--pattern",
+        "*/*.png",
+        "--output_dir",
+        str(out),
+        "--no_figures",
+        "--mask_dir",
+        str(data / "masks"),
+        "--metrics",
+        "all",
+        "--fuse",
+        "--metric_steps",
+        "4",
+    )
+    assert code == 0
+    records = records_of(out)
+    for record in records:
+        assert set(record["gradcam_results"]) == {*LAYERS, "fused"}
+        entry = record["gradcam_results"][LAYERS[-1]]
+        faithfulness = entry["faithfulness"]
+        assert 0.0 <= faithfulness["deletion_auc"] <= 1.0
+        assert len(faithfulness["deletion_curve"]) == 5
+        assert {"insertion_auc", "deletion_auc_random", "drop_in_confidence"} <= set(faithfulness)
+        assert -1.0 <= entry["sanity"]["spearman_randomized"] <= 1.0
+        localization = record["gradcam_results"]["fused"]["localization"]
+        if record["true_label"] == "icas":
+            assert localization["status"] == "ok"
+            assert isinstance(localization["pointing_game_hit"], bool)
+        else:
+            assert localization["status"] == "no_mask"
+    report = (out / "summary_report.txt").read_text(encoding="utf-8")
+    assert "Localization against the masks" in report
+    assert "Sanity check" in report and ("passes:" in report or "fails:" in report)
+    assert "random map" in report
+    plots = {p.name for p in (out / "plots").iterdir()}
+    assert {
+        "confidence_histogram.png",
+        "activation_area.png",
+        "class_mean_heatmaps.png",
+        "faithfulness_curves.png",
+    } <= plots
+
+
+def test_localization_without_masks_is_a_one_line_error(
+    tiny_checkpoint, thermal_folder, tmp_path, capsys
+):
+    data = thermal_folder(n=1)
+    code = analyze(
+        "--model_path",
+        str(tiny_checkpoint()),
+        "--image_dir",
+        str(data / "images"),
+        "--pattern",
+        "*/*.png",
+        "--output_dir",
+        str(tmp_path / "o"),
+        "--metrics",
+        "localization",
+    )
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "mask_dir" in err and len(err.splitlines()) == 1

@@ -43,7 +43,22 @@ _EXPORTS = {
     "ThermalEncoder": "thermal_explain.model",
 }
 
-__all__ = [*sorted(_EXPORTS), "__version__"]
+__all__ = [
+    "CAMEngine",
+    "CAMResult",
+    "Explainer",
+    "GradCAM",
+    "GradCAMCallback",
+    "GradCAMPlusPlus",
+    "HiResCAM",
+    "LayerCAM",
+    "ThermalClassifier",
+    "ThermalDataModule",
+    "ThermalEncoder",
+    "ThermalInterpretabilityAnalyzer",
+    "XGradCAM",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import torch
 
-from thermal_explain.data import find_images
+from thermal_explain.data import find_images, mask_path_for
+from thermal_explain.errors import ConfigurationError
 from thermal_explain.explain import Explainer
 from thermal_explain.images import DEFAULT_MEAN, DEFAULT_STD
 from thermal_explain.model import ThermalClassifier
 from thermal_explain.output import ResultWriter
+from thermal_explain.quality import MetricOptions
 from thermal_explain.runner import RunSummary, run_analysis
 
 
@@ -42,6 +44,15 @@ class ThermalInterpretabilityAnalyzer:
         allow_pickle: allow checkpoints that pickle a whole model (trusted files only).
         num_workers: image-decoding worker processes.
         quiet: no progress bar.
+        class_names: class names by index, for checkpoints that do not store them.
+        mask_dir: ``<stem>.png`` masks mirroring the image folder (localization metrics).
+        metrics: quality metrics to add to each layer's record (``deletion``,
+            ``insertion``, ``confidence``, ``localization``, ``sanity``, ``faithfulness``,
+            ``all``); see :mod:`thermal_explain.quality`.
+        fuse: add a ``fused`` map (every layer combined) to each record.
+        metric_options: steps, perturbation and thresholds of the metrics.
+        log_to_tensorboard: also log overlays and summary plots under
+            ``output_dir/tensorboard``.
     """
 
     def __init__(
@@ -64,13 +75,27 @@ class ThermalInterpretabilityAnalyzer:
         allow_pickle: bool = False,
         num_workers: int = 0,
         quiet: bool = True,
+        class_names: Sequence[str] | None = None,
+        mask_dir: str | Path | None = None,
+        metrics: Sequence[str] = (),
+        fuse: bool = False,
+        metric_options: MetricOptions | None = None,
+        log_to_tensorboard: bool = True,
     ) -> None:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = ThermalClassifier(
             model_path=str(model_path),
-            use_asymmetry=use_asymmetry_analysis,
+            use_asymmetry=bool(use_asymmetry_analysis),
             allow_pickle=allow_pickle,
+            class_names=list(class_names) if class_names is not None else None,
         )
+        self.mask_dir = Path(mask_dir) if mask_dir is not None else None
+        if self.mask_dir is not None and not self.mask_dir.is_dir():
+            raise ConfigurationError(
+                f"mask_dir '{self.mask_dir}' is not a folder; pass the folder of <stem>.png "
+                "masks that mirrors --image_dir"
+            )
+        self._image_root: Path | None = None
         self.model.eval().to(self.device)
         self.explainer = Explainer(
             self.model.encoder,
@@ -79,6 +104,10 @@ class ThermalInterpretabilityAnalyzer:
             method=method,
             target=target,
             asymmetry=self.model.use_asymmetry,
+            fuse=fuse,
+            metrics=metrics,
+            mask_lookup=self._mask_of if self.mask_dir is not None else None,
+            metric_options=metric_options,
         )
         self.output_dir = Path(output_dir)
         self.image_size = image_size
@@ -92,6 +121,7 @@ class ThermalInterpretabilityAnalyzer:
             "save_figures": save_figures,
         }
         self._overwrite = overwrite
+        self.log_to_tensorboard = log_to_tensorboard
         self.last_run: RunSummary | None = None
 
     def analyze_single_image(self, image_path: str | Path) -> dict:
@@ -104,13 +134,24 @@ class ThermalInterpretabilityAnalyzer:
         paths = find_images(image_dir=str(image_dir), pattern=pattern)
         return self._run(paths, image_root=Path(image_dir))
 
+    def _mask_of(self, image_path: str) -> Path | None:
+        assert self.mask_dir is not None
+        return mask_path_for(image_path, self._image_root, self.mask_dir)
+
     def _run(self, paths: list[Path], image_root: Path | None) -> list[dict]:
+        self._image_root = image_root
+        tensorboard = None
+        if self.log_to_tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            tensorboard = SummaryWriter(str(self.output_dir / "tensorboard"))
         writer = ResultWriter(
             self.output_dir,
             class_names=self.model.class_names,
             layers=self.explainer.layers,
             overwrite=self._overwrite,
             all_paths=[str(path) for path in paths],
+            tensorboard=tensorboard,
             **self._writer_options,
         )
         self._overwrite = False
@@ -126,5 +167,8 @@ class ThermalInterpretabilityAnalyzer:
             batch_size=self.batch_size,
             num_workers=self.num_workers,
             quiet=self.quiet,
+            tensorboard=tensorboard,
         )
+        if tensorboard is not None:
+            tensorboard.close()
         return self.last_run.records

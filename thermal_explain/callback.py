@@ -17,6 +17,8 @@ from thermal_explain.errors import ConfigurationError
 from thermal_explain.explain import ExplainedBatch, Explainer
 from thermal_explain.output import ResultWriter, finalize_results, get_colormap
 from thermal_explain.panels import probe_panel
+from thermal_explain.quality import MetricOptions, parse_metrics
+from thermal_explain.summary_plots import write_summary_plots
 
 
 class GradCAMCallback(Callback):
@@ -46,6 +48,11 @@ class GradCAMCallback(Callback):
         save_figures: write the 300-DPI matplotlib figures in predict.
         overwrite: start a predict run over instead of resuming what ``output_dir`` holds.
         probe_seed: seed of the probe-set choice.
+        metrics: quality metrics for predict (``deletion``, ``insertion``, ``confidence``,
+            ``localization`` (needs the data's ``mask_dir``), ``sanity``, ``faithfulness``,
+            ``all``); see :mod:`thermal_explain.quality`.
+        metric_steps: deletion/insertion steps.
+        fuse: add a ``fused`` map (every layer combined) to each predict record.
     """
 
     def __init__(
@@ -65,9 +72,14 @@ class GradCAMCallback(Callback):
         save_figures: bool = True,
         overwrite: bool = False,
         probe_seed: int = 0,
+        metrics: list[str] | None = None,
+        metric_steps: int = 16,
+        fuse: bool = False,
     ) -> None:
         super().__init__()
         get_method(method)
+        parse_metrics(metrics)
+        _require(metric_steps >= 1, "metric_steps", "an integer >= 1", metric_steps)
         get_colormap(colormap)
         _require(every_n_epochs >= 1, "every_n_epochs", "an integer >= 1", every_n_epochs)
         _require(num_probe_samples >= 0, "num_probe_samples", "an integer >= 0", num_probe_samples)
@@ -92,12 +104,23 @@ class GradCAMCallback(Callback):
         self.save_figures = save_figures
         self.overwrite = overwrite
         self.probe_seed = probe_seed
+        self.metrics = list(metrics or [])
+        self.metric_steps = metric_steps
+        self.fuse = fuse
         self.probe_indices: list[int] | None = None
         self._explainer: Explainer | None = None
         self._writer: ResultWriter | None = None
+        self._tensorboard: Any = None
 
     # ------------------------------------------------------------------ shared
-    def _make_explainer(self, pl_module: L.LightningModule) -> Explainer:
+    def _make_explainer(
+        self, pl_module: L.LightningModule, trainer: L.Trainer, stage: str
+    ) -> Explainer:
+        predicting = stage == "predict"
+        mask_lookup = None
+        datamodule = trainer.datamodule
+        if predicting and getattr(datamodule, "mask_dir", None) is not None:
+            mask_lookup = datamodule.mask_path
         return Explainer(
             pl_module.encoder,
             pl_module.class_names,
@@ -105,11 +128,15 @@ class GradCAMCallback(Callback):
             method=self.method,
             target=self.target,
             asymmetry=bool(pl_module.hparams.get("use_asymmetry", False)),
+            fuse=self.fuse and predicting,
+            metrics=self.metrics if predicting else (),
+            mask_lookup=mask_lookup,
+            metric_options=MetricOptions(steps=self.metric_steps),
         )
 
     @override
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        self._explainer = self._make_explainer(pl_module)
+        self._explainer = self._make_explainer(pl_module, trainer, stage)
         if stage == "predict":
             self._start_predict(trainer, pl_module)
 
@@ -120,6 +147,9 @@ class GradCAMCallback(Callback):
         if self._writer is not None:
             self._writer.close(finalize=False)
             self._writer = None
+        if self._tensorboard is not None:
+            self._tensorboard.close()
+            self._tensorboard = None
         self._explainer = None
 
     # -------------------------------------------------------------- validation
@@ -172,11 +202,10 @@ class GradCAMCallback(Callback):
         datamodule = trainer.datamodule
         dataset = getattr(datamodule, "predict_dataset", None)
         paths = [str(path) for path in getattr(dataset, "paths", [])]
-        tensorboard = None
         if self.log_to_tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            tensorboard = SummaryWriter(
+            self._tensorboard = SummaryWriter(
                 str(Path(self.output_dir) / "tensorboard"),
                 filename_suffix=f".rank{trainer.global_rank}",
             )
@@ -192,7 +221,7 @@ class GradCAMCallback(Callback):
             heatmap_alpha=self.heatmap_alpha,
             save_figures=self.save_figures,
             rank=trainer.global_rank,
-            tensorboard=tensorboard,
+            tensorboard=self._tensorboard,
             all_paths=paths,
         )
         done = self._writer.done_paths()
@@ -225,10 +254,12 @@ class GradCAMCallback(Callback):
         self._writer = None
         trainer.strategy.barrier("gradcam_written")
         if trainer.is_global_zero:
+            layers = self._explainer.layers if self._explainer else []
             records = finalize_results(
-                self.output_dir,
-                class_names=pl_module.class_names,
-                layers=self._explainer.layers if self._explainer else [],
+                self.output_dir, class_names=pl_module.class_names, layers=layers
+            )
+            write_summary_plots(
+                self.output_dir, records, pl_module.class_names, layers, self._tensorboard
             )
             failed = sum(1 for r in records if r.get("status") != "ok")
             rank_zero_info(

@@ -5,10 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import torch
 from torch import nn
 
 from thermal_explain.cam import CAMEngine, CAMResult
+from thermal_explain.cam.statistics import statistics_at_sizes, statistics_records
+from thermal_explain.quality import MaskLookup, MetricOptions, QualityMetrics
 from thermal_explain.types import Batch, ExplainedImage, FailedItem, LayerExplanation
+
+FUSED = "fused"
+"""Name of the optional fused map: every layer's normalized map combined by element-wise max."""
 
 
 @dataclass
@@ -30,6 +36,10 @@ class Explainer:
             ``hirescam``).
         target: ``None`` for the predicted class, a class index or name for every image.
         asymmetry: whether inputs are 6-channel left/mirrored-right stacks.
+        fuse: add a ``fused`` map (all layers combined) to every image.
+        metrics: quality metrics to compute (see :mod:`thermal_explain.quality`).
+        mask_lookup: image path -> mask file, for the localization metric.
+        metric_options: settings of the metrics.
     """
 
     def __init__(
@@ -41,25 +51,65 @@ class Explainer:
         method: str = "gradcam",
         target: int | str | None = None,
         asymmetry: bool = False,
+        fuse: bool = False,
+        metrics: Sequence[str] = (),
+        mask_lookup: MaskLookup | None = None,
+        metric_options: MetricOptions | None = None,
     ) -> None:
         self.class_names = list(class_names)
         self.target = target
         self.asymmetry = asymmetry
+        self.fuse = fuse
         self.engine = CAMEngine(
             encoder, layers=layers, method=method, class_names=self.class_names, asymmetry=asymmetry
+        )
+        self.quality = QualityMetrics(
+            encoder,
+            metrics,
+            layers=self.engine.layers,
+            method=method,
+            mask_lookup=mask_lookup,
+            options=metric_options,
         )
 
     @property
     def layers(self) -> list[str]:
-        """The resolved target layer names."""
-        return list(self.engine.layers)
+        """The names of the maps each image gets: the target layers (and ``fused``)."""
+        return [*self.engine.layers, *([FUSED] if self.fuse else [])]
 
     def __call__(self, batch: Batch) -> ExplainedBatch:
         """Explain every readable image of ``batch`` in one forward and one backward pass."""
         if len(batch) == 0:
             return ExplainedBatch([], list(batch.failed))
         result = self.engine(batch.images, target=self.target, original_sizes=batch.original_sizes)
-        return ExplainedBatch(self.to_items(result, batch), list(batch.failed))
+        fused = self._fused(result, batch) if self.fuse else None
+        metrics = (
+            self.quality(batch, result, fused.display_map if fused else None)
+            if self.quality
+            else None
+        )
+        items = self.to_items(result, batch)
+        for i, item in enumerate(items):
+            if fused is not None:
+                item.layers[FUSED] = LayerExplanation(
+                    display_map=fused.display_map[i].float().cpu(),
+                    raw_map=fused.raw_map[i].float().cpu(),
+                    statistics=fused.statistics[i],
+                )
+            for layer, values in (metrics[i] if metrics else {}).items():
+                item.layers[layer].metrics.update(values)
+        return ExplainedBatch(items, list(batch.failed))
+
+    @staticmethod
+    def _fused(result: CAMResult, batch: Batch) -> _Fused:
+        """All layers fused (element-wise max of the normalized maps), as an extra map."""
+        display = result.fused("max", display=True)
+        statistics = statistics_records(statistics_at_sizes(display, batch.original_sizes))
+        return _Fused(
+            display[:, 0],
+            result.fused("max", display=False)[:, 0],
+            [_rounded(record) for record in statistics],
+        )
 
     def to_items(self, result: CAMResult, batch: Batch) -> list[ExplainedImage]:
         """Split a batched :class:`CAMResult` into per-image records on the CPU."""
@@ -102,6 +152,13 @@ class Explainer:
                 )
             )
         return items
+
+
+@dataclass
+class _Fused:
+    display_map: torch.Tensor
+    raw_map: torch.Tensor
+    statistics: list[dict[str, object]]
 
 
 def _rounded(statistics: dict[str, object]) -> dict[str, object]:

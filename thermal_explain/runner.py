@@ -6,6 +6,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader
@@ -14,6 +15,7 @@ from thermal_explain.data import ThermalImageDataset, collate, label_index
 from thermal_explain.explain import Explainer
 from thermal_explain.output import ResultWriter
 from thermal_explain.progress import Progress
+from thermal_explain.summary_plots import write_summary_plots
 
 
 @dataclass
@@ -43,11 +45,13 @@ def run_analysis(
     batch_size: int = 16,
     num_workers: int = 0,
     quiet: bool = False,
+    tensorboard: Any = None,
 ) -> RunSummary:
     """Explain ``paths`` batch by batch, skipping images the writer already recorded.
 
     Each finished batch is handed to the writer at once (its journal makes it durable), so a
-    run killed at any moment loses at most the batch in flight.
+    run killed at any moment loses at most the batch in flight. The summary plots are drawn
+    from every record once the writer has finished.
     """
     started = time.perf_counter()
     done = writer.done_paths()
@@ -78,6 +82,9 @@ def run_analysis(
             writer.record_failures(explained.failed)
             progress.update(len(batch) + len(batch.failed))
     records = writer.close()
+    write_summary_plots(
+        writer.output_dir, records, explainer.class_names, explainer.layers, tensorboard
+    )
     wanted = {str(path) for path in paths}
     covered = [record for record in records if record["image_path"] in wanted]
     return RunSummary(covered, len(todo), len(paths) - len(todo), time.perf_counter() - started)

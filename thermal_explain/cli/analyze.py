@@ -9,6 +9,7 @@ from pathlib import Path
 from thermal_explain.analyzer import ThermalInterpretabilityAnalyzer
 from thermal_explain.cli.arguments import OneLineParser
 from thermal_explain.errors import ConfigurationError
+from thermal_explain.quality import MetricOptions
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,6 +75,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow checkpoints that pickle a whole model (trusted files only)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--class_names",
+        nargs="+",
+        default=None,
+        help="class names by index, for checkpoints that do not store them",
+    )
+    parser.add_argument(
+        "--metrics",
+        nargs="+",
+        default=[],
+        help="quality metrics: deletion insertion confidence localization sanity "
+        "(or faithfulness, all); localization needs --mask_dir",
+    )
+    parser.add_argument("--metric_steps", type=int, default=16, help="deletion/insertion steps")
+    parser.add_argument(
+        "--perturbation",
+        default="blur",
+        choices=["blur", "zero", "mean"],
+        help="how deletion/insertion remove pixels",
+    )
+    parser.add_argument(
+        "--fuse",
+        action="store_true",
+        help="add a 'fused' map: every layer combined (element-wise max)",
+    )
     return parser
 
 
@@ -106,6 +132,11 @@ def main(argv: list[str]) -> int:
         allow_pickle=args.allow_pickle,
         num_workers=args.num_workers,
         quiet=args.quiet,
+        class_names=args.class_names,
+        mask_dir=args.mask_dir,
+        metrics=args.metrics,
+        fuse=args.fuse,
+        metric_options=MetricOptions(steps=args.metric_steps, perturbation=args.perturbation),
     )
     if args.image_path:
         records = [analyzer.analyze_single_image(args.image_path)]

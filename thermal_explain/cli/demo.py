@@ -17,7 +17,9 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from thermal_explain.callback import GradCAMCallback
 from thermal_explain.cli.arguments import OneLineParser
 from thermal_explain.data import ThermalDataModule
+from thermal_explain.explain import FUSED
 from thermal_explain.model import ThermalClassifier
+from thermal_explain.output.quality_report import localization_summary, sanity_summary
 from thermal_explain.synthetic import make_synthetic_dataset
 
 
@@ -26,12 +28,13 @@ class DemoSettings:
     """Sizes of the demo: small enough for a few CPU minutes, large enough to learn."""
 
     n_train: int = 400
-    n_heldout: int = 48
+    n_heldout: int = 32
     image_size: int = 128
     epochs: int = 8
     batch_size: int = 32
     learning_rate: float = 2e-3
     seed: int = 0
+    metric_steps: int = 8
 
 
 def main(argv: list[str]) -> int:
@@ -91,7 +94,13 @@ def run_demo(output_dir: Path, settings: DemoSettings, quiet: bool = False) -> d
         batch_size=16,
     )
     datamodule.set_class_names(model.class_names)
-    callback = GradCAMCallback(output_dir=str(analysis_dir), overwrite=True)
+    callback = GradCAMCallback(
+        output_dir=str(analysis_dir),
+        overwrite=True,
+        fuse=True,
+        metrics=["deletion", "localization", "sanity"],
+        metric_steps=settings.metric_steps,
+    )
     trainer = L.Trainer(
         accelerator="auto",
         devices=1,
@@ -104,21 +113,63 @@ def run_demo(output_dir: Path, settings: DemoSettings, quiet: bool = False) -> d
     records = json.loads((analysis_dir / "analysis_results.json").read_text(encoding="utf-8"))
     ok = [r for r in records if r["status"] == "ok"]
     heldout_accuracy = sum(r["predicted_label"] == r["true_label"] for r in ok) / max(len(ok), 1)
+    layers = [*callback_layers(ok), FUSED]
+    pointing = {
+        layer: localization_summary(ok, layer, heldout_set.class_names[0]) for layer in layers
+    }
+    deletion = _deletion_against_random(ok, layers[:-1])
+    sanity = {layer: sanity_summary(ok, layer) for layer in layers[:-1]}
     figures = {
         "val_accuracy": round(val_accuracy, 4),
         "heldout_accuracy": round(heldout_accuracy, 4),
+        "pointing_game": {k: round(v.get("pointing_game", 0.0), 4) for k, v in pointing.items()},
+        "deletion_auc": deletion,
+        "sanity_mean_abs_rho": {
+            k: round(v["mean_abs_rho"], 4) for k, v in sanity.items() if v is not None
+        },
         "images": len(records),
         "seconds": round(time.perf_counter() - started, 1),
     }
     print()
     print(f"validation accuracy (eval mode): {val_accuracy:.1%}")
     print(f"held-out accuracy:               {heldout_accuracy:.1%} on {len(ok)} faces")
+    print("pointing game on ICAS faces (15-px tolerance), by layer:")
+    for layer, summary in pointing.items():
+        if summary["images"]:
+            print(f"  {layer:<26} {summary['pointing_game']:.1%} of {summary['images']}")
+    print("deletion AUC (lower = more faithful) vs a random map:")
+    for layer, (auc, random_auc) in deletion.items():
+        print(f"  {layer:<26} {auc:.4f} vs {random_auc:.4f}")
+    print("sanity check (weights re-initialized top-down; maps should change):")
+    for summary in sanity.values():
+        if summary is not None:
+            print(f"  {summary['verdict']}")
     print(f"report:      {analysis_dir / 'summary_report.txt'}")
     print(f"results:     {analysis_dir / 'analysis_results.json'}")
     print(f"checkpoint:  {output_dir / 'checkpoints' / 'demo.ckpt'}")
     print(f"tensorboard: tensorboard --logdir {output_dir}")
     print(f"done in {figures['seconds']:.0f} s")
     return figures
+
+
+def callback_layers(records: list[dict]) -> list[str]:
+    """The CAM layers of the records (without the fused map), in record order."""
+    names = list(records[0]["gradcam_results"]) if records else []
+    return [name for name in names if name != FUSED]
+
+
+def _deletion_against_random(
+    records: list[dict], layers: list[str]
+) -> dict[str, tuple[float, float]]:
+    """Mean deletion AUC of each layer's maps and of random maps on the same images."""
+    result = {}
+    for layer in layers:
+        found = [r["gradcam_results"][layer].get("faithfulness", {}) for r in records]
+        aucs = [f["deletion_auc"] for f in found if "deletion_auc" in f]
+        randoms = [f["deletion_auc_random"] for f in found if "deletion_auc_random" in f]
+        if aucs and randoms:
+            result[layer] = (round(sum(aucs) / len(aucs), 4), round(sum(randoms) / len(randoms), 4))
+    return result
 
 
 def _fit(

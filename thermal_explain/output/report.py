@@ -17,6 +17,7 @@ from thermal_explain.output.naming import (
     REPORT_FILE,
     RESULTS_FILE,
 )
+from thermal_explain.output.quality_report import quality_sections
 from thermal_explain.output.records import LAYER_KEYS, STATUS_OK
 
 _RULE = "=" * 72
@@ -51,6 +52,7 @@ def build_summary(
         *_accuracy(ok, names),
         *_layer_section(ok, layer_order),
         *_side_section(ok, layer_order),
+        *quality_sections(ok, layer_order, names),
         *_outputs(ok, output_dir),
     ]
     return "\n".join(parts).rstrip() + "\n"

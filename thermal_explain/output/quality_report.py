@@ -1,0 +1,166 @@
+"""The report's heatmap-quality sections: localization per class, faithfulness against a
+random map, and the randomization sanity check with a verdict per layer."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+SANITY_THRESHOLD = 0.5
+"""A layer passes the sanity check when its mean |Spearman rho| after randomization is below."""
+
+
+def quality_sections(
+    ok: Sequence[Mapping[str, Any]], layers: Sequence[str], class_names: Sequence[str]
+) -> list[str]:
+    """Report lines for whichever metrics the records carry (nothing when none)."""
+    return [
+        *_localization(ok, layers, class_names),
+        *_faithfulness(ok, layers),
+        *_sanity(ok, layers),
+    ]
+
+
+def localization_summary(
+    ok: Sequence[Mapping[str, Any]], layer: str, label: str | None = None
+) -> dict[str, float | int]:
+    """Pointing-game hit rate, mean energy inside and mean IoU of one layer (one true class).
+
+    Only images with an applicable mask count; ``images`` says how many.
+    """
+    hits, energies, ious = [], [], []
+    for record in ok:
+        if label is not None and record.get("true_label") != label:
+            continue
+        entry = _entry(record, layer).get("localization") or {}
+        if entry.get("status") != "ok":
+            continue
+        hits.append(float(bool(entry.get("pointing_game_hit"))))
+        energies.append(float(entry.get("energy_inside") or 0.0))
+        ious.append(float(entry.get("mask_iou") or 0.0))
+    if not hits:
+        return {"images": 0}
+    return {
+        "images": len(hits),
+        "pointing_game": float(np.mean(hits)),
+        "energy_inside": float(np.mean(energies)),
+        "mask_iou": float(np.mean(ious)),
+    }
+
+
+def sanity_summary(ok: Sequence[Mapping[str, Any]], layer: str) -> dict[str, Any] | None:
+    """Mean |rho| between trained and randomized maps of one layer, and the verdict."""
+    values = [
+        abs(float(rho))
+        for record in ok
+        if isinstance(
+            rho := (_entry(record, layer).get("sanity") or {}).get("spearman_randomized"),
+            (int, float),
+        )
+    ]
+    if not values:
+        return None
+    mean = float(np.mean(values))
+    passed = mean < SANITY_THRESHOLD
+    if passed:
+        verdict = (
+            f"passes: once the weights are re-initialized the maps of {layer} no longer match "
+            f"the trained model's (mean |rho| {mean:.2f} < {SANITY_THRESHOLD}); they depend on "
+            "what the model learned."
+        )
+    else:
+        verdict = (
+            f"fails: the maps of {layer} barely change when the weights are re-initialized "
+            f"(mean |rho| {mean:.2f} >= {SANITY_THRESHOLD}); they reflect the image or the "
+            "architecture more than what the model learned: do not read them as its evidence."
+        )
+    return {"images": len(values), "mean_abs_rho": mean, "passed": passed, "verdict": verdict}
+
+
+def _localization(
+    ok: Sequence[Mapping[str, Any]], layers: Sequence[str], class_names: Sequence[str]
+) -> list[str]:
+    rows = []
+    groups = [None, *class_names]
+    for layer in layers:
+        for label in groups:
+            summary = localization_summary(ok, layer, label)
+            if summary["images"]:
+                rows.append(
+                    f"  {layer:<26} {label or 'all':<10} {summary['images']:>6}  "
+                    f"{summary['pointing_game']:>13.1%}  {summary['energy_inside']:>13.4f}  "
+                    f"{summary['mask_iou']:>8.4f}"
+                )
+    if not rows:
+        return []
+    missing = sum(
+        1
+        for record in ok
+        if (_entry(record, layers[0]).get("localization") or {}).get("status") == "no_mask"
+    )
+    header = (
+        f"  {'layer':<26} {'class':<10} {'images':>6}  {'pointing game':>13}  "
+        f"{'energy inside':>13}  {'mask IoU':>8}"
+    )
+    notes = [f"  ({missing} images had no mask and were skipped)"] if missing else []
+    return [
+        "Localization against the masks (images with a non-empty mask):",
+        header,
+        *rows,
+        *notes,
+        "",
+    ]
+
+
+def _faithfulness(ok: Sequence[Mapping[str, Any]], layers: Sequence[str]) -> list[str]:
+    rows = []
+    for layer in layers:
+        found = [_entry(r, layer).get("faithfulness") or {} for r in ok]
+        deletion = [f["deletion_auc"] for f in found if "deletion_auc" in f]
+        random = [f["deletion_auc_random"] for f in found if "deletion_auc_random" in f]
+        insertion = [f["insertion_auc"] for f in found if "insertion_auc" in f]
+        if not (deletion or insertion):
+            continue
+        cells = [
+            f"{np.mean(deletion):.4f}" if deletion else "-",
+            f"{np.mean(random):.4f}" if random else "-",
+            f"{np.mean(insertion):.4f}" if insertion else "-",
+        ]
+        better = (
+            ("yes" if np.mean(deletion) < np.mean(random) else "no") if deletion and random else "-"
+        )
+        rows.append(f"  {layer:<26} {cells[0]:>12}  {cells[1]:>12}  {cells[2]:>13}  {better:>9}")
+    if not rows:
+        return []
+    header = (
+        f"  {'layer':<26} {'deletion AUC':>12}  {'random map':>12}  {'insertion AUC':>13}  "
+        f"{'beats rnd':>9}"
+    )
+    return [
+        "Faithfulness (deletion: lower is better; insertion: higher is better):",
+        header,
+        *rows,
+        "",
+    ]
+
+
+def _sanity(ok: Sequence[Mapping[str, Any]], layers: Sequence[str]) -> list[str]:
+    lines = []
+    for layer in layers:
+        summary = sanity_summary(ok, layer)
+        if summary is not None:
+            lines.append(f"  {layer}: {summary['verdict']}")
+    if not lines:
+        return []
+    return [
+        "Sanity check (cascading model-parameter randomization, Adebayo et al. 2018):",
+        *lines,
+        "",
+    ]
+
+
+def _entry(record: Mapping[str, Any], layer: str) -> Mapping[str, Any]:
+    entry = (record.get("gradcam_results") or {}).get(layer)
+    return entry if isinstance(entry, Mapping) else {}
