@@ -482,9 +482,10 @@ def make_contestants(fixture: Fixture, args: argparse.Namespace) -> list[Contest
     return contestants
 
 
-def paired(a: Contestant, b: Contestant) -> float:
-    """Median over rounds of a's time / b's time."""
-    return statistics.median(x / y for x, y in zip(a.times, b.times, strict=True))
+def paired(a: Contestant, b: Contestant, cpu: bool = False) -> float:
+    """Median over rounds of a's wall (or CPU) seconds / b's."""
+    first, second = (a.cpu, b.cpu) if cpu else (a.times, b.times)
+    return statistics.median(x / y for x, y in zip(first, second, strict=True))
 
 
 # --------------------------------------------------------------------------- memory
@@ -568,6 +569,9 @@ def measure_rss(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 # --------------------------------------------------------------------------- main
 def quiet_libraries() -> None:
     """Keep Lightning's start-up banners and known warnings out of the report."""
+    import lightning.fabric
+    import lightning.pytorch  # noqa: F401  (sets its loggers' levels when imported)
+
     for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -671,6 +675,15 @@ def benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             paired(by_name["predict_no_figures"], by_name["e2e_no_figures"]) - 1, 3
         ),
     }
+    # The same ratios in CPU seconds (this process and reaped worker processes): less
+    # sensitive to other load on the machine, blind to overlap between threads.
+    result["cpu_e2e_no_figures_vs_engine"] = round(
+        paired(by_name["engine"], by_name["e2e_no_figures"], cpu=True), 3
+    )
+    result["cpu_e2e_vs_seed"] = round(paired(by_name["seed"], by_name["e2e"], cpu=True), 3)
+    result["cpu_predict_overhead"] = round(
+        paired(by_name["predict"], by_name["e2e"], cpu=True) - 1, 3
+    )
     if "predict_shipped" in by_name:
         result["predict_shipped_img_s"] = throughput("predict_shipped")
         result["predict_shipped_overhead"] = round(

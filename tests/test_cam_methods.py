@@ -252,3 +252,10 @@ def test_feature_statistics_shortcut_for_normalized_maps() -> None:
     for name, values in full.items():
         assert torch.allclose(shortcut[name], values, atol=1e-6), name
     assert full["max_activation"].tolist() == [1.0, 1.0, 1.0, 0.0]
+
+
+def test_upsampled_one_by_one_map_normalizes_to_zeros_not_noise() -> None:
+    from thermal_explain.cam.methods import normalize_maps, upsample_maps
+
+    upsampled = upsample_maps(torch.full((2, 1, 1, 1), 0.37), (32, 32))
+    assert torch.equal(normalize_maps(upsampled), torch.zeros_like(upsampled))

@@ -361,7 +361,11 @@ class ThermalDataModule(L.LightningDataModule):
         _check_int("batch_size", batch_size, 1)
         _check_int("num_workers", num_workers, 0)
         _check_int("seed", seed, None)
-        if isinstance(val_fraction, bool) or not 0.0 <= float(val_fraction) < 1.0:
+        if (
+            isinstance(val_fraction, bool)
+            or not isinstance(val_fraction, (int, float))
+            or not 0.0 <= val_fraction < 1.0
+        ):
             raise ConfigurationError(
                 f"val_fraction must be in [0, 1), got {val_fraction!r}; e.g. 0.2"
             )
@@ -461,6 +465,8 @@ class ThermalDataModule(L.LightningDataModule):
         for root in (train_root, self.val_dir):
             if root is not None:
                 self._class_folder_images(Path(root))  # a clear error when nothing matches
+        if self._class_names is None:
+            self._names_known = False  # the folders may have been filled since
         names = self.class_names
         if stage == "fit" and (names is None or len(names) < 2):
             found = "images outside class folders" if not names else f"only '{names[0]}'"
@@ -551,7 +557,7 @@ class ThermalDataModule(L.LightningDataModule):
 
     def _dataset(self, paths: Sequence[Path], stage: str, root: str | Path) -> ThermalImageDataset:
         self._roots[stage] = Path(root)
-        names = self._class_names
+        names = self.class_names
         labels = [label_index(path, root, names) for path in paths]
         return ThermalImageDataset(
             paths, labels, self.image_size, self.mean, self.std, self.use_asymmetry, names

@@ -193,6 +193,10 @@ def upsample_maps(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return resized.reshape(*maps.shape[:-2], *size)
 
 
+FLAT_TOLERANCE = 1e-5
+"""Relative span below which a map is constant (float32 rounding is about 1e-7)."""
+
+
 def normalize_maps(maps: torch.Tensor) -> torch.Tensor:
     r"""Min-max normalize each map to 0..1: :math:`(L - \min L) / (\max L - \min L)`.
 
@@ -200,12 +204,19 @@ def normalize_maps(maps: torch.Tensor) -> torch.Tensor:
         maps: ``(..., H, W)`` maps.
 
     Returns:
-        ``(..., H, W)`` maps in 0..1; a constant map becomes zeros (never NaN).
+        ``(..., H, W)`` maps in 0..1; a constant map becomes zeros (never NaN). A map whose
+        span is within float rounding of its magnitude (e.g. a 1x1 layer output upsampled
+        bilinearly) counts as constant: stretching rounding noise would draw structure
+        that is not there.
     """
     flat = maps.flatten(-2)
     low = flat.amin(-1, keepdim=True)
-    span = flat.amax(-1, keepdim=True) - low
-    return (flat - low).div_(torch.where(span > 0, span, 1)).reshape(maps.shape)
+    high = flat.amax(-1, keepdim=True)
+    span = high - low
+    flat_map = span <= FLAT_TOLERANCE * torch.maximum(high.abs(), low.abs())
+    live = (span > 0) & ~flat_map
+    normalized = (flat - low).div_(torch.where(live, span, 1))
+    return normalized.masked_fill_(~live, 0.0).reshape(maps.shape)
 
 
 def fuse_maps(
