@@ -27,11 +27,14 @@ with its class names ``icas``/``normal``. Every contestant explains the predicte
 
 Everything runs in this process (interpreter and import start-up are not counted; one small
 warm-up run of each contestant comes first), each contestant from the constructor or command
-to the last file, outputs checked afterwards. Rounds are interleaved (each round runs every
-contestant once, the order rotating from round to round) because the machine's 2 cores may be
-shared; throughputs are medians over rounds and each ratio is the median of the ratios paired
-within a round. CPU seconds (this process plus reaped children, e.g. writer worker processes)
-are printed beside the wall times.
+to the last file, outputs checked afterwards. Rounds are interleaved because the machine's 2
+cores may be shared and its load drifts: each round runs every contestant once, in a chain where
+the two sides of every ratio run back to back (engine, e2e_no_figures, predict_no_figures,
+predict, e2e, seed), forwards in odd rounds and backwards in even ones. Throughputs are medians
+over rounds and each ratio is the median over rounds of the ratio of its two adjacent runs.
+CPU seconds (this process plus reaped children, e.g. writer worker processes) are printed beside
+the wall times, and the last line repeats the ratios in CPU seconds (``cpu_*``): less sensitive
+to other load, blind to what threads and processes overlap.
 
 Ratios in the last line (targets on CPU): ``e2e_no_figures_vs_engine`` = e2e-without-figures
 throughput / engine throughput (>= 0.6: writing every output costs at most 40 % of the
@@ -457,27 +460,29 @@ def make_contestants(fixture: Fixture, args: argparse.Namespace) -> list[Contest
             engines[key] = prepare_engine(fixture, paths)
         return engines[key]()
 
+    # In chain order: both sides of every reported ratio are neighbours.
     contestants = [
         Contestant("engine", engine, None),
         Contestant(
             "e2e_no_figures", lambda d, p, o: run_analyze(fixture, d, o, figures=False), False
         ),
-        Contestant("e2e", lambda d, p, o: run_analyze(fixture, d, o, figures=True), True),
-        Contestant("seed", lambda d, p, o: run_seed(fixture, p, o), True),
-        Contestant("predict", lambda d, p, o: run_predict(fixture, d, o, figures=True), True),
         Contestant(
             "predict_no_figures",
             lambda d, p, o: run_predict(fixture, d, o, figures=False),
             False,
         ),
+        Contestant("predict", lambda d, p, o: run_predict(fixture, d, o, figures=True), True),
+        Contestant("e2e", lambda d, p, o: run_analyze(fixture, d, o, figures=True), True),
+        Contestant("seed", lambda d, p, o: run_seed(fixture, p, o), True),
     ]
     if args.shipped_config:
-        contestants.append(
+        contestants.insert(
+            3,
             Contestant(
                 "predict_shipped",
                 lambda d, p, o: run_predict(fixture, d, o, figures=True, shipped=True),
                 True,
-            )
+            ),
         )
     return contestants
 
@@ -636,8 +641,8 @@ def benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     for contestant in contestants:  # imports, font caches, first allocations
         timed(contestant, warm_dir, warm_paths, work / "out" / "warmup", layers)
     for round_index in range(args.rounds):
-        shift = round_index % len(contestants)
-        for contestant in contestants[shift:] + contestants[:shift]:
+        order = contestants if round_index % 2 == 0 else contestants[::-1]
+        for contestant in order:
             out = work / "out" / contestant.name
             wall, cpu = timed(contestant, image_dir, paths, out, layers)
             contestant.times.append(wall)

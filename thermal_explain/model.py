@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 import torchmetrics
+from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
 from torchvision import models
 
@@ -26,6 +27,9 @@ BACKBONES: dict[str, Callable[..., models.ResNet]] = {
 }
 ASYMMETRY_CHANNELS = 6
 RGB_CHANNELS = 3
+BN_RECALIBRATION_BATCHES = 8
+"""Training batches used to re-estimate BatchNorm statistics before each validation."""
+
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 
@@ -70,6 +74,35 @@ def reset_batch_norm_statistics(module: nn.Module) -> None:
         if isinstance(layer, _BATCH_NORMS) and layer.track_running_stats:
             layer.reset_running_stats()
             layer.momentum = None
+
+
+def recalibrate_batch_norm(
+    encoder: nn.Module, images: Iterable[torch.Tensor], max_batches: int
+) -> int:
+    """Recompute BatchNorm running statistics from ``images`` with the current weights.
+
+    Each ``(N, C, H, W)`` batch runs through ``encoder`` in train mode without gradients;
+    the statistics become the plain average over the batches ("precise BN"), so eval mode
+    uses statistics of the final weights rather than of the whole epoch's. Every module's
+    mode is restored. Returns the number of batches used.
+    """
+    modes = {module: module.training for module in encoder.modules()}
+    reset_batch_norm_statistics(encoder)
+    used = 0
+    try:
+        encoder.train()
+        with torch.inference_mode(False), torch.no_grad():
+            for batch in images:
+                if used >= max_batches:
+                    break
+                if batch.shape[0] < 2:
+                    continue
+                encoder(batch.clone())
+                used += 1
+    finally:
+        for module, training in modes.items():
+            module.training = training
+    return used
 
 
 class ThermalEncoder(nn.Module):
@@ -341,6 +374,22 @@ class ThermalClassifier(L.LightningModule):
     def on_train_epoch_start(self) -> None:
         """Restart BatchNorm running statistics so eval mode tracks this epoch's weights."""
         reset_batch_norm_statistics(self.encoder)
+
+    def on_validation_epoch_start(self) -> None:
+        """While fitting, recompute BatchNorm statistics with the weights about to be validated.
+
+        Running statistics gathered over an epoch mix early and late weights; on
+        near-identical faces that alone can flip eval-mode predictions. Up to
+        ``BN_RECALIBRATION_BATCHES`` training batches re-estimate them first.
+        """
+        trainer = self._trainer
+        if trainer is None or trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING:
+            return
+        loader = trainer.train_dataloader
+        if loader is None:
+            return
+        images = (batch.images.to(self.device) for batch in loader if len(batch) > 1)
+        recalibrate_batch_norm(self.encoder, images, BN_RECALIBRATION_BATCHES)
 
     def _labelled(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """The ``(n, C, H, W)`` images and ``(n,)`` labels of samples with a known label."""
