@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
 
 from thermal_explain.errors import ConfigurationError, ImageReadError
+
+if TYPE_CHECKING:  # torch loads only with the preprocessing below: writer workers stay light
+    import torch
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 
@@ -109,6 +112,8 @@ def to_model_input(
     shrinking = image_size * image_size < height * width
     interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
     resized = cv2.resize(image, (image_size, image_size), interpolation=interpolation)
+    import torch
+
     tensor = torch.from_numpy(resized).permute(2, 0, 1).to(torch.float32).div_(255.0)
     mean_t = torch.tensor(list(mean), dtype=torch.float32).view(3, 1, 1)
     std_t = torch.tensor(list(std), dtype=torch.float32).view(3, 1, 1)
@@ -140,6 +145,8 @@ def split_asymmetry(x: torch.Tensor) -> torch.Tensor:
         )
     half = width // 2
     left = x[..., :half]
+    import torch
+
     right = torch.flip(x[..., half:], dims=(-1,))
     return torch.cat((left, right), dim=-3)
 
