@@ -1,12 +1,17 @@
 """Learning benchmark: is the synthetic ICAS task learnable in two CPU minutes?
 
-Trains ThermalClassifier (ResNet-18, random init) with a Lightning Trainer on synthetic
-thermal faces from :mod:`thermal_explain.synthetic`, then measures validation accuracy
-with the model in eval mode (BatchNorm running statistics, as at inference). The last
-line printed is JSON: ``{"val_acc_eval_mode": ..., "seconds": ..., "epochs": ...}``;
-``seconds`` is the wall time of training plus the eval-mode measurement.
+Writes 400 synthetic 128-px thermal faces (:mod:`thermal_explain.synthetic`), trains
+ThermalClassifier (ResNet-18, random init) on 80 % of them with a Lightning Trainer,
+and measures validation accuracy with the model in eval mode (BatchNorm running
+statistics, as at inference). After training the running statistics are recomputed
+for the final weights with one forward pass over the training images ("precise BN");
+without it they average the whole last epoch, whose early batches saw older weights.
 
-Run: ``PYTHONPATH=. python benchmarks/bench_learning.py [--epochs 8] [--threads 2]``.
+The last line printed is JSON ``{"val_acc_eval_mode": ..., "seconds": ..., "epochs": ...}``;
+``seconds`` is the wall time of training, the BatchNorm pass and the eval-mode
+measurement (not the data generation). Exit status 0 when the target is met.
+
+Run: ``PYTHONPATH=. python benchmarks/bench_learning.py [--mode rgb] [--epochs 8]``.
 """
 
 from __future__ import annotations
@@ -18,14 +23,17 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
 import lightning as L
 import torch
+from torch import nn
 
 from thermal_explain.data import ThermalDataModule
 from thermal_explain.model import ThermalClassifier
 from thermal_explain.synthetic import make_synthetic_dataset
+from thermal_explain.types import Batch
 
 TARGET_ACCURACY = 0.95
 TIME_LIMIT_S = 120.0
@@ -34,46 +42,76 @@ TIME_LIMIT_S = 120.0
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=400, help="synthetic faces")
-    parser.add_argument("--size", type=int, default=128, help="image side in pixels")
+    parser.add_argument("--size", type=int, default=128, help="face image side in pixels")
     parser.add_argument("--image_size", type=int, default=128, help="model input side")
+    parser.add_argument(
+        "--mode",
+        choices=("asymmetry", "rgb"),
+        default="asymmetry",
+        help="6-channel left/mirrored-right input (default) or plain RGB",
+    )
     parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--learning_rate", type=float, default=2e-3)
-    parser.add_argument("--contrastive_weight", type=float, default=0.5)
+    parser.add_argument("--contrastive_weight", type=float, default=0.0)
+    parser.add_argument("--no_flip", action="store_true", help="no random left-right flips")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="data folder (default: a temp folder)")
     return parser.parse_args(argv)
 
 
+@torch.no_grad()
+def recalibrate_batch_norm(module: nn.Module, batches: Iterable[Batch]) -> None:
+    """Recompute BatchNorm running statistics for the current weights (train-mode pass)."""
+    layers = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [layer.momentum for layer in layers]
+    for layer in layers:
+        layer.reset_running_stats()
+        layer.momentum = None  # cumulative average over the pass
+    was_training = module.training
+    module.train()
+    for batch in batches:
+        if len(batch):
+            module(batch.images)
+    module.train(was_training)
+    for layer, momentum in zip(layers, momenta, strict=True):
+        layer.momentum = momentum
+
+
 @torch.inference_mode()
-def eval_mode_accuracy(model: ThermalClassifier, datamodule: ThermalDataModule) -> float:
-    """Accuracy on the validation split with ``model.eval()`` (running BN statistics)."""
+def eval_mode_accuracy(model: ThermalClassifier, batches: Iterable[Batch]) -> tuple[float, int]:
+    """``(accuracy, images)`` with ``model.eval()`` (running BatchNorm statistics)."""
     model.eval()
     correct = total = 0
-    for batch in datamodule.val_dataloader():
-        predictions = model(batch.images).argmax(dim=1)
-        correct += int((predictions == batch.labels).sum())
-        total += len(batch)
-    return correct / max(total, 1)
+    for batch in batches:
+        if len(batch):
+            predictions = model(batch.images).argmax(dim=1)
+            correct += int((predictions == batch.labels).sum())
+            total += len(batch)
+    return correct / max(total, 1), total
 
 
-def run(args: argparse.Namespace, data_dir: Path) -> dict[str, float | int]:
+def run(args: argparse.Namespace, data_dir: Path) -> dict[str, object]:
     torch.set_num_threads(args.threads)
     L.seed_everything(args.seed, verbose=False)
     started = time.perf_counter()
     synthetic = make_synthetic_dataset(data_dir, n=args.n, size=args.size, seed=args.seed)
     generated = time.perf_counter() - started
+    asymmetry = args.mode == "asymmetry"
     datamodule = ThermalDataModule(
         image_dir=str(synthetic.image_dir),
         pattern="*.png",
         image_size=args.image_size,
+        use_asymmetry=asymmetry,
         batch_size=args.batch_size,
         val_fraction=0.2,
         seed=args.seed,
+        random_flip=not args.no_flip,
     )
     model = ThermalClassifier(
         backbone="resnet18",
+        use_asymmetry=asymmetry,
         learning_rate=args.learning_rate,
         contrastive_weight=args.contrastive_weight,
     )
@@ -89,16 +127,22 @@ def run(args: argparse.Namespace, data_dir: Path) -> dict[str, float | int]:
     )
     started, cpu_started = time.perf_counter(), time.process_time()
     trainer.fit(model, datamodule)
-    accuracy = eval_mode_accuracy(model, datamodule)
+    trained = time.perf_counter() - started
+    raw_accuracy, _ = eval_mode_accuracy(model, datamodule.val_dataloader())
+    recalibrate_batch_norm(model, datamodule.train_dataloader())
+    accuracy, images = eval_mode_accuracy(model, datamodule.val_dataloader())
     seconds = time.perf_counter() - started
-    cpu_seconds = time.process_time() - cpu_started
     return {
         "val_acc_eval_mode": round(accuracy, 4),
         "seconds": round(seconds, 1),
         "epochs": args.epochs,
-        "val_images": len(datamodule.val_dataset or []),
+        "val_acc_eval_mode_epoch_stats": round(raw_accuracy, 4),
+        "val_images": images,
+        "mode": args.mode,
+        "image_size": args.image_size,
+        "train_seconds": round(trained, 1),
+        "cpu_seconds": round(time.process_time() - cpu_started, 1),
         "generate_seconds": round(generated, 1),
-        "cpu_seconds": round(cpu_seconds, 1),
     }
 
 
@@ -106,18 +150,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.getLogger("lightning").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*transfer_batch_to_device.*")
     if args.out is not None:
         result = run(args, Path(args.out))
     else:
         with tempfile.TemporaryDirectory(prefix="bench_learning_") as folder:
             result = run(args, Path(folder))
     passed = result["val_acc_eval_mode"] >= TARGET_ACCURACY and result["seconds"] <= TIME_LIMIT_S
-    print(
-        f"target: >= {TARGET_ACCURACY:.0%} in <= {TIME_LIMIT_S:.0f} s -> "
-        f"{'PASS' if passed else 'FAIL'}; details: {json.dumps(result)}",
-        file=sys.stderr,
-    )
-    print(json.dumps({k: result[k] for k in ("val_acc_eval_mode", "seconds", "epochs")}))
+    verdict = "PASS" if passed else "FAIL"
+    print(f"target >= {TARGET_ACCURACY:.0%} in <= {TIME_LIMIT_S:.0f} s: {verdict}", file=sys.stderr)
+    print(f"details: {json.dumps(result)}", file=sys.stderr)
+    print(json.dumps({key: result[key] for key in ("val_acc_eval_mode", "seconds", "epochs")}))
     return 0 if passed else 1
 
 

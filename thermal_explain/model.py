@@ -438,7 +438,14 @@ class ThermalClassifier(L.LightningModule):
             ("val_auroc", self.val_auroc),
             ("val_f1", self.val_f1),
         ):
-            self.log(name, metric, on_step=False, on_epoch=True, batch_size=size)
+            self.log(
+                name,
+                metric,
+                on_step=False,
+                on_epoch=True,
+                batch_size=size,
+                prog_bar=name == "val_acc",
+            )
         return loss
 
     def predict_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> Any:

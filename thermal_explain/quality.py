@@ -13,7 +13,8 @@ for. Results land in each layer's entry of the image record:
 - ``localization`` (needs ``mask_dir``): pointing-game hit (the map's peak within
   ``tolerance`` pixels of the mask, 15 px of the original image by default), energy inside
   the mask and IoU of the map thresholded at 0.5; ``status`` says ``no_mask`` when the image
-  has no mask file and ``not_applicable`` for an all-zero mask.
+  has no mask file and ``not_applicable`` for an all-zero mask. In asymmetry mode each face
+  half of the map is first scaled by its ``side_attribution`` share (:func:`side_weighted`).
 - ``sanity``: Spearman rho between the map and the map of a copy of the model whose weights
   were re-initialized from the top layer down (Adebayo et al., 2018); the report gives a
   verdict per layer.
@@ -128,6 +129,11 @@ class QualityMetrics:
             display = {name: maps[:, 0] for name, maps in result.display_maps.items()}
             if fused is not None:
                 display["fused"] = fused
+            if result.side_attribution is not None:
+                display = {
+                    name: side_weighted(maps, result.side_attribution[:, 0])
+                    for name, maps in display.items()
+                }
             self._localization(batch, display, per_image)
         if "sanity" in self.metrics:
             self._sanity(batch, result, per_image)
@@ -221,6 +227,31 @@ class QualityMetrics:
             final = rho[-1].tolist()
             for i, entry in enumerate(per_image):
                 entry.setdefault(layer, {})["sanity"] = {"spearman_randomized": _rounded(final[i])}
+
+
+def side_weighted(display: torch.Tensor, sides: torch.Tensor) -> torch.Tensor:
+    """Asymmetry-mode maps for localization: each face half scaled by its evidence share.
+
+    A map on the 6-channel half-width grid is drawn on both halves alike, so it cannot say
+    on which side the evidence lies; ``side_attribution`` can. Scaling the left half by the
+    left share and the right half by the right share (then renormalizing) gives a map whose
+    peak sits on the side the model relies on.
+
+    Args:
+        display: ``(N, H, W)`` full-width maps (right half mirrored).
+        sides: ``(N, 2)`` ``[left, right]`` shares.
+
+    Returns:
+        ``(N, H, W)`` maps in 0..1.
+    """
+    width = display.shape[-1]
+    half = width // 2
+    weights = torch.ones_like(display)
+    weights[..., :half] = sides[:, 0, None, None]
+    weights[..., width - half :] = sides[:, 1, None, None]
+    weighted = display * weights
+    peak = weighted.flatten(1).amax(1).clamp_min(1e-12)[:, None, None]
+    return weighted / peak
 
 
 def _read_masks(

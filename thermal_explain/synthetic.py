@@ -34,13 +34,15 @@ IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "bmp", "tif", "tiff")
 
 _FACE_NAME = re.compile(r"face_\d{5,}$")
 
-# Lesion sites in face coordinates (x, y in units of the oval's half-width/half-height,
-# x measured outwards from the midline, y downwards from the oval's centre).
+# Lesion centres in face coordinates (x, y in units of the oval's half-width/half-height,
+# x measured outwards from the midline, y downwards from the oval's centre). Every x is
+# above the largest lesion semi-axis (sqrt(0.05 * 1.4) < 0.27), so no lesion crosses the
+# facial midline.
 _LESION_SITES: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
     "cheek": ((0.35, 0.62), (0.0, 0.35)),
-    "periorbital": ((0.25, 0.55), (-0.28, -0.08)),
+    "periorbital": ((0.3, 0.55), (-0.28, -0.08)),
     "temple": ((0.62, 0.78), (-0.45, -0.2)),
-    "forehead": ((0.2, 0.5), (-0.62, -0.42)),
+    "forehead": ((0.3, 0.52), (-0.62, -0.42)),
 }
 
 
@@ -74,14 +76,16 @@ def render_face(rng: np.random.Generator, size: int, lesion: bool) -> tuple[np.n
 
     A warm oval head (33-35 C) on a cool background (21-26 C): warm periorbital regions
     and inner canthi, a cool nose tip, a warm forehead and mouth line, cool hair, ears
-    and a neck, with subject-to-subject variation of pose (roll, yaw, position, scale),
-    temperatures and feature strengths, plus mild natural left/right differences and
-    smooth skin-temperature noise. With ``lesion`` one side carries an elliptical
-    anomaly (warmer or cooler by 1.5-3.0 C at its peak) centred in one cheek,
-    periorbital region, temple or forehead side; its area is 2-5 % of the head oval's
-    area (:data:`LESION_AREA_RANGE`). Sensor noise and blur are added and the field is
-    drawn with the inferno palette. The lesion is drawn from its own stream, so the same
-    ``rng`` state gives the same subject and noise with or without it.
+    and a neck, with subject-to-subject variation of pose (tilt, yaw, height, size;
+    the facial midline stays within 1 % of the image centre, as in crops made for the
+    asymmetry split), temperatures and feature strengths, plus mild natural left/right
+    differences and smooth skin-temperature noise. With ``lesion`` one side carries an
+    elliptical anomaly (warmer or cooler by 1.5-3.0 C at its peak) in one cheek,
+    periorbital region, temple or forehead side, never crossing the midline; its area
+    is 2-5 % of the head oval's area (:data:`LESION_AREA_RANGE`). Sensor noise and blur
+    are added and the field is drawn with the inferno palette. The lesion is drawn from
+    its own stream, so the same ``rng`` state gives the same subject and noise with or
+    without it.
 
     Returns:
         ``(S, S, 3)`` uint8 RGB image and ``(S, S)`` uint8 mask (255 on the lesion,
@@ -100,7 +104,7 @@ def render_face(rng: np.random.Generator, size: int, lesion: bool) -> tuple[np.n
         delta, region = _lesion(lesion_rng, xf, yf)
         temperature += delta
         mask[region] = 255
-    image = _sensor(rng, temperature, head, size)
+    image = _sensor(rng, temperature, size)
     return image, mask
 
 
@@ -198,9 +202,12 @@ class _Head:
 
 
 def _draw_head(rng: np.random.Generator) -> _Head:
-    """Pose of a face crop: the midline within 1 % of the image centre (crops are made
-    so, for the asymmetry split), height within 3 %, upright within 3 degrees, a small
-    head turn (yaw) shifting the inner features sideways."""
+    """Pose of one face crop.
+
+    The facial midline lies within 1 % of the image centre (crops are centred so for the
+    asymmetry split), the head varies in height position and size, tilts up to 3 degrees
+    and turns slightly (yaw shifts the inner features sideways).
+    """
     half_width = rng.uniform(0.29, 0.33)
     return _Head(
         cx=rng.uniform(0.49, 0.51),
@@ -310,9 +317,7 @@ def _lesion(
     return (delta * profile).astype(np.float32), distance <= 1.0
 
 
-def _sensor(
-    rng: np.random.Generator, temperature: np.ndarray, head: _Head, size: int
-) -> np.ndarray:
+def _sensor(rng: np.random.Generator, temperature: np.ndarray, size: int) -> np.ndarray:
     """Noise, optical blur and the inferno palette -> ``(S, S, 3)`` uint8 RGB."""
     noisy = temperature + rng.normal(0.0, rng.uniform(0.06, 0.15), temperature.shape)
     noisy += rng.normal(0.0, 0.03, (temperature.shape[0], 1))  # row (fixed-pattern) noise

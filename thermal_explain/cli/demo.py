@@ -29,8 +29,9 @@ class DemoSettings:
 
     n_train: int = 400
     n_heldout: int = 32
-    image_size: int = 128
-    epochs: int = 8
+    face_size: int = 128
+    image_size: int = 64
+    epochs: int = 12
     batch_size: int = 32
     learning_rate: float = 2e-3
     seed: int = 0
@@ -46,7 +47,18 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--output_dir", default="demo_output")
     parser.add_argument("--n", type=int, default=DemoSettings.n_train, help="training faces")
     parser.add_argument("--heldout", type=int, default=DemoSettings.n_heldout)
-    parser.add_argument("--size", type=int, default=DemoSettings.image_size)
+    parser.add_argument(
+        "--size",
+        type=int,
+        default=DemoSettings.face_size,
+        help="side of the synthetic faces in pixels",
+    )
+    parser.add_argument(
+        "--image_size",
+        type=int,
+        default=DemoSettings.image_size,
+        help="model input side (faces are resized to it)",
+    )
     parser.add_argument("--epochs", type=int, default=DemoSettings.epochs)
     parser.add_argument("--seed", type=int, default=DemoSettings.seed)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -54,7 +66,8 @@ def main(argv: list[str]) -> int:
     settings = DemoSettings(
         n_train=args.n,
         n_heldout=args.heldout,
-        image_size=args.size,
+        face_size=args.size,
+        image_size=args.image_size,
         epochs=args.epochs,
         seed=args.seed,
     )
@@ -69,19 +82,22 @@ def run_demo(output_dir: Path, settings: DemoSettings, quiet: bool = False) -> d
     L.seed_everything(settings.seed, verbose=False)
     print(
         f"[1/3] synthesizing {settings.n_train} + {settings.n_heldout} thermal faces "
-        f"({settings.image_size} px) in {output_dir}"
+        f"({settings.face_size} px) in {output_dir}"
     )
     train_set = make_synthetic_dataset(
-        output_dir / "data" / "train", settings.n_train, settings.image_size, settings.seed
+        output_dir / "data" / "train", settings.n_train, settings.face_size, settings.seed
     )
     heldout_set = make_synthetic_dataset(
         output_dir / "data" / "heldout",
         settings.n_heldout,
-        settings.image_size,
+        settings.face_size,
         settings.seed + 1,
     )
 
-    print(f"[2/3] training ResNet-18 for {settings.epochs} epochs, Grad-CAM probes each epoch")
+    print(
+        f"[2/3] training ResNet-18 for {settings.epochs} epochs at {settings.image_size} px, "
+        "Grad-CAM probes each epoch"
+    )
     model, val_accuracy = _fit(output_dir, train_set.image_dir, settings, quiet)
 
     print(f"[3/3] explaining {settings.n_heldout} held-out faces with every output")
