@@ -179,3 +179,12 @@ def test_ddp_predict_on_two_cpu_processes(tiny_checkpoint, thermal_folder, tmp_p
     assert all(r["status"] == "ok" for r in records)
     report = (out / "summary_report.txt").read_text(encoding="utf-8")
     assert "5" in report
+
+
+@pytest.mark.parametrize("name", ["fit.yaml", "predict.yaml", "demo.yaml"])
+def test_shipped_configs_parse(name, capsys):
+    command = "predict" if name == "predict.yaml" else "fit"
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--config", str(ROOT / "configs" / name), "--print_config"])
+    assert exit_info.value.code == 0
+    assert "gradcam" in yaml.safe_load(capsys.readouterr().out)

@@ -30,10 +30,12 @@ class DemoSettings:
     n_train: int = 400
     n_heldout: int = 32
     face_size: int = 128
-    image_size: int = 64
-    epochs: int = 12
-    batch_size: int = 32
+    image_size: int = 128
+    epochs: int = 8
+    batch_size: int = 16
     learning_rate: float = 2e-3
+    contrastive_weight: float = 0.0
+    use_asymmetry: bool = True
     seed: int = 0
     metric_steps: int = 8
 
@@ -61,6 +63,9 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--epochs", type=int, default=DemoSettings.epochs)
     parser.add_argument("--seed", type=int, default=DemoSettings.seed)
+    parser.add_argument(
+        "--rgb", action="store_true", help="3-channel input instead of the 6-channel asymmetry mode"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     settings = DemoSettings(
@@ -70,6 +75,7 @@ def main(argv: list[str]) -> int:
         image_size=args.image_size,
         epochs=args.epochs,
         seed=args.seed,
+        use_asymmetry=not args.rgb,
     )
     run_demo(Path(args.output_dir), settings, quiet=args.quiet)
     return 0
@@ -107,6 +113,7 @@ def run_demo(output_dir: Path, settings: DemoSettings, quiet: bool = False) -> d
         pattern="*/*.png",
         mask_dir=str(heldout_set.mask_dir),
         image_size=settings.image_size,
+        use_asymmetry=settings.use_asymmetry,
         batch_size=16,
     )
     datamodule.set_class_names(model.class_names)
@@ -198,8 +205,15 @@ def _fit(
         batch_size=settings.batch_size,
         val_fraction=0.2,
         seed=settings.seed,
+        use_asymmetry=settings.use_asymmetry,
+        random_flip=True,
     )
-    model = ThermalClassifier(backbone="resnet18", learning_rate=settings.learning_rate)
+    model = ThermalClassifier(
+        backbone="resnet18",
+        use_asymmetry=settings.use_asymmetry,
+        learning_rate=settings.learning_rate,
+        contrastive_weight=settings.contrastive_weight,
+    )
     checkpoint = ModelCheckpoint(dirpath=output_dir / "checkpoints", filename="demo")
     trainer = L.Trainer(
         max_epochs=settings.epochs,
