@@ -131,6 +131,32 @@ def test_predict_writes_every_output_and_tensorboard(thermal_folder, tmp_path):
     assert any(Path(records[0]["image_path"]).stem in tag for tag in overlay_tags)
 
 
+def test_predict_with_metrics_inside_inference_mode(thermal_folder, tmp_path):
+    data = thermal_folder(n=2)
+    out = tmp_path / "analysis"
+    model = ThermalClassifier(class_names=["icas", "normal"])
+    datamodule = ThermalDataModule(
+        image_dir=str(data / "images"),
+        pattern="*/*.png",
+        image_size=32,
+        batch_size=2,
+        mask_dir=str(data / "masks"),
+    )
+    datamodule.set_class_names(model.class_names)
+    callback = GradCAMCallback(
+        output_dir=str(out),
+        save_figures=False,
+        fuse=True,
+        metrics=["deletion", "localization", "sanity"],
+        metric_steps=2,
+    )
+    quiet_trainer(callbacks=[callback]).predict(model, datamodule, return_predictions=False)
+    records = json.loads((out / "analysis_results.json").read_text())
+    entry = records[0]["gradcam_results"][LAYER4]
+    assert {"faithfulness", "localization", "sanity"} <= set(entry)
+    assert "fused" in records[0]["gradcam_results"]
+
+
 @pytest.mark.parametrize(
     ("arguments", "name"),
     [

@@ -213,15 +213,21 @@ class QualityMetrics:
     def _sanity(
         self, batch: Batch, result: CAMResult, per_image: list[dict[str, dict[str, object]]]
     ) -> None:
-        explain = cam_explainer(
-            batch.images.detach(), result.targets[:, 0], layers=self.layers, method=self.method
-        )
-        outcome = cascading_randomization(
-            self.encoder,
-            explain,
-            threshold=self.options.sanity_threshold,
-            seed=self.options.seed,
-        )
+        # Lightning's predict loop runs under inference mode: a model copied there would hold
+        # inference tensors, which autograd cannot use; copy it (and the images) outside.
+        with torch.inference_mode(False):
+            explain = cam_explainer(
+                batch.images.detach().clone(),
+                result.targets[:, 0].clone(),
+                layers=self.layers,
+                method=self.method,
+            )
+            outcome = cascading_randomization(
+                self.encoder,
+                explain,
+                threshold=self.options.sanity_threshold,
+                seed=self.options.seed,
+            )
         for layer, sanity in outcome.layers.items():
             rho = sanity.rho.flatten(2)[..., 0] if sanity.rho.dim() > 2 else sanity.rho
             final = rho[-1].tolist()
