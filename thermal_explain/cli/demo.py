@@ -31,9 +31,9 @@ class DemoSettings:
     n_heldout: int = 32
     face_size: int = 128
     image_size: int = 128
-    epochs: int = 8
+    epochs: int = 10
     batch_size: int = 16
-    learning_rate: float = 2e-3
+    learning_rate: float = 1e-3
     contrastive_weight: float = 0.0
     use_asymmetry: bool = True
     seed: int = 0
