@@ -119,6 +119,8 @@ def test_find_folder_file_mixups_and_no_match(tmp_path: Path) -> None:
         find_images(image_path=tmp_path)
     with pytest.raises(ConfigurationError, match="is a file, not a folder"):
         find_images(image_dir=path)
+    with pytest.raises(ConfigurationError, match="not a relative glob"):
+        find_images(tmp_path, str(tmp_path / "*.png"))
     with pytest.raises(ConfigurationError) as info:
         find_images(tmp_path, "*.jpg")
     assert str(info.value) == (
