@@ -42,9 +42,11 @@ throughput), ``e2e_vs_seed`` = e2e throughput / seed throughput (>= 5) and ``pre
 = predict time / analyze time - 1 for the same outputs (<= 0.10).
 
 ``--rss`` adds a memory check: the analyze path (figures off) over 200 and over 2,000 small
-images (``--rss-size``, also the model input size) in fresh subprocesses; the peak RSS of each
-comes from ``os.wait4`` (the child's ``ru_maxrss``, with its reaped children's).
-``rss_2000_vs_200`` (target <= 1.15) says whether memory stays flat with the run's length.
+images (``--rss-size``, also the model input size) in fresh subprocesses, each reporting its
+own peak RSS (``VmHWM``; ``ru_maxrss`` of a child would start from this process's peak).
+``rss_2000_vs_200`` (target <= 1.15) says whether memory stays flat with the run's length;
+``--rss-only`` runs the memory check alone. The timed rounds also print this process's RSS
+after each run, which shows memory kept across repeated in-process runs.
 
 Usage::
 
@@ -501,8 +503,30 @@ def paired(a: Contestant, b: Contestant, cpu: bool = False) -> float:
 
 
 # --------------------------------------------------------------------------- memory
+def _status_mib(field_name: str) -> float:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(field_name + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field_name} in /proc/self/status")
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set since it started (``VmHWM``), in MiB.
+
+    Not ``getrusage``: on Linux a child's ``ru_maxrss`` starts from its parent's peak (the
+    memory it was forked or vforked from), which would hide the child's own figure.
+    """
+    return _status_mib("VmHWM")
+
+
+def rss_mib() -> float:
+    """This process's resident set now (``VmRSS``), in MiB."""
+    return _status_mib("VmRSS")
+
+
 def rss_child(image_dir: str, size: int, device: str, threads: int, out: str) -> None:
-    """Body of a ``--rss-child`` subprocess: one analyze run, figures off."""
+    """Body of a ``--rss-child`` subprocess: one analyze run, figures off; prints JSON."""
     import torch
 
     from thermal_explain import ThermalInterpretabilityAnalyzer
@@ -520,9 +544,17 @@ def rss_child(image_dir: str, size: int, device: str, threads: int, out: str) ->
         overwrite=True,
         quiet=True,
     )
+    loaded = peak_rss_mib()
     records = analyzer.batch_analyze(image_dir, PATTERN)
     ok = sum(1 for record in records if record.get("status") == "ok")
-    print(json.dumps({"ok": ok, "seconds": round(time.perf_counter() - started, 2)}))
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    report = {
+        "ok": ok,
+        "seconds": round(time.perf_counter() - started, 2),
+        "peak_mib": round(max(peak_rss_mib(), children), 1),
+        "loaded_mib": round(loaded, 1),
+    }
+    print(json.dumps(report))
 
 
 def measure_rss(args: argparse.Namespace, work: Path) -> dict[str, Any]:
@@ -552,22 +584,20 @@ def measure_rss(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 "--rss-out",
                 str(root / "out"),
             ]
-            with tempfile.TemporaryFile("w+") as stdout:
-                child = subprocess.Popen(command, stdout=stdout, cwd=REPO)
-                _, status, usage = os.wait4(child.pid, 0)
-                child.returncode = os.waitstatus_to_exitcode(status)
-                stdout.seek(0)
-                text = stdout.read()
+            child = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
             if child.returncode != 0:
-                raise RuntimeError(f"RSS run over {count} images failed ({child.returncode})")
-            report = json.loads(text.strip().splitlines()[-1])
+                raise RuntimeError(
+                    f"RSS run over {count} images failed ({child.returncode}): "
+                    f"{child.stderr.strip()[-2000:]}"
+                )
+            report = json.loads(child.stdout.strip().splitlines()[-1])
             if report["ok"] != count:
                 raise RuntimeError(f"RSS run: {report['ok']} of {count} images explained")
-            peak = usage.ru_maxrss / 1024  # KiB on Linux
-            peaks[count].append(peak)
+            peaks[count].append(report["peak_mib"])
             print(
                 f"rss round {round_index + 1}: {count:5d} images ({args.rss_size} px) "
-                f"{report['seconds']:6.1f} s, peak RSS {peak:7.1f} MiB",
+                f"{report['seconds']:6.1f} s, peak RSS {report['peak_mib']:7.1f} MiB "
+                f"(after loading the model {report['loaded_mib']:.1f} MiB)",
                 flush=True,
             )
     small, large = (statistics.median(peaks[count]) for count in RSS_COUNTS)
@@ -614,6 +644,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rss", action="store_true", help="add the 200 vs 2,000 memory check")
     parser.add_argument("--rss-size", type=int, default=64, help="image and input side (--rss)")
     parser.add_argument("--rss-rounds", type=int, default=1, help="rounds of the memory check")
+    parser.add_argument("--rss-only", action="store_true", help="the memory check alone")
     parser.add_argument("--workdir", type=Path, default=None, help="keep data and outputs here")
     parser.add_argument("--rss-child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--rss-out", default=None, help=argparse.SUPPRESS)
@@ -660,7 +691,7 @@ def benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             contestant.cpu.append(cpu)
             print(
                 f"round {round_index + 1}: {contestant.name:<20} {wall:7.2f} s "
-                f"({len(paths) / wall:6.2f} img/s, CPU {cpu:6.1f} s)",
+                f"({len(paths) / wall:6.2f} img/s, CPU {cpu:6.1f} s, RSS {rss_mib():6.0f} MiB)",
                 flush=True,
             )
     by_name = {contestant.name: contestant for contestant in contestants}
@@ -742,6 +773,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_all(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    if args.rss_only:
+        return measure_rss(args, work)
     result = benchmark(args, work)
     if args.rss:
         print(flush=True)

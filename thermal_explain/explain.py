@@ -11,9 +11,9 @@ from torch import nn
 from thermal_explain.cam import CAMEngine, CAMResult
 from thermal_explain.cam.statistics import statistics_at_sizes, statistics_records
 from thermal_explain.quality import MaskLookup, MetricOptions, QualityMetrics
-from thermal_explain.types import Batch, ExplainedImage, FailedItem, LayerExplanation
+from thermal_explain.types import FUSED, Batch, ExplainedImage, FailedItem, LayerExplanation
 
-FUSED = "fused"
+__all__ = ["FUSED", "ExplainedBatch", "Explainer"]
 """Name of the optional fused map: every layer's normalized map combined by element-wise max."""
 
 
@@ -84,9 +84,7 @@ class Explainer:
         result = self.engine(batch.images, target=self.target, original_sizes=batch.original_sizes)
         fused = self._fused(result, batch) if self.fuse else None
         metrics = (
-            self.quality(batch, result, fused.display_map if fused else None)
-            if self.quality
-            else None
+            self.quality(batch, result, fused.raw_map if fused else None) if self.quality else None
         )
         items = self.to_items(result, batch)
         for i, item in enumerate(items):

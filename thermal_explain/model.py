@@ -428,9 +428,11 @@ class ThermalClassifier(L.LightningModule):
         loss = self._loss(embeddings, logits, labels)
         probabilities = logits.float().softmax(dim=1)
         scores = probabilities[:, 1] if probabilities.shape[1] == 2 else probabilities
-        self.val_acc(scores, labels)
-        self.val_auroc(scores, labels)
-        self.val_f1(scores, labels)
+        # update, not forward: a per-batch value is never used, and a batch holding one class
+        # would make AUROC warn although the epoch's value is well defined.
+        self.val_acc.update(scores, labels)
+        self.val_auroc.update(scores, labels)
+        self.val_f1.update(scores, labels)
         size = labels.numel()
         self.log("val_loss", loss, on_epoch=True, prog_bar=True, batch_size=size, sync_dist=True)
         for name, metric in (

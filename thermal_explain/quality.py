@@ -13,8 +13,11 @@ for. Results land in each layer's entry of the image record:
 - ``localization`` (needs ``mask_dir``): pointing-game hit (the map's peak within
   ``tolerance`` pixels of the mask, 15 px of the original image by default), energy inside
   the mask and IoU of the map thresholded at 0.5; ``status`` says ``no_mask`` when the image
-  has no mask file and ``not_applicable`` for an all-zero mask. In asymmetry mode each face
-  half of the map is first scaled by its ``side_attribution`` share (:func:`side_weighted`).
+  has no mask file and ``not_applicable`` for an all-zero mask. As in the pointing game's
+  protocol the scored map is the true class's (``"target": "true_class"``; recomputed for
+  misclassified images), or the explained class's where the label is unknown. In
+  asymmetry mode the maps are scored on their own half-width grid against the mask folded
+  onto it (``"sides": "folded"`` in the record; see :func:`localization_maps`).
 - ``sanity``: Spearman rho between the map and the map of a copy of the model whose weights
   were re-initialized from the top layer down (Adebayo et al., 2018); the report gives a
   verdict per layer.
@@ -29,7 +32,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from thermal_explain.cam import CAMResult
+from thermal_explain.cam import CAMEngine, CAMResult, fuse_maps
+from thermal_explain.cam.asymmetry import fold_to_half_width
 from thermal_explain.errors import ConfigurationError, ThermalExplainError
 from thermal_explain.images import read_mask
 from thermal_explain.metrics import (
@@ -40,7 +44,7 @@ from thermal_explain.metrics import (
     softmax_scorer,
 )
 from thermal_explain.metrics.sanity import cam_explainer
-from thermal_explain.types import Batch
+from thermal_explain.types import FUSED, Batch
 
 METRICS = ("deletion", "insertion", "confidence", "localization", "sanity")
 ALIASES = {
@@ -121,20 +125,18 @@ class QualityMetrics:
     def __call__(
         self, batch: Batch, result: CAMResult, fused: torch.Tensor | None = None
     ) -> list[dict[str, dict[str, object]]]:
-        """Per image, per layer (and ``"fused"`` when given): the metric dicts."""
+        """Per image, per layer (and ``"fused"`` when given): the metric dicts.
+
+        Args:
+            batch: the explained batch.
+            result: the engine's result for it.
+            fused: ``(N, H, w)`` fused map on the model-input grid, or ``None``.
+        """
         per_image: list[dict[str, dict[str, object]]] = [{} for _ in range(len(batch))]
         if {"deletion", "insertion", "confidence"} & set(self.metrics):
             self._faithfulness(batch, result, per_image)
         if "localization" in self.metrics:
-            display = {name: maps[:, 0] for name, maps in result.display_maps.items()}
-            if fused is not None:
-                display["fused"] = fused
-            if result.side_attribution is not None:
-                display = {
-                    name: side_weighted(maps, result.side_attribution[:, 0])
-                    for name, maps in display.items()
-                }
-            self._localization(batch, display, per_image)
+            self._localization(batch, result, localization_maps(result, fused), per_image)
         if "sanity" in self.metrics:
             self._sanity(batch, result, per_image)
         return per_image
@@ -188,27 +190,68 @@ class QualityMetrics:
     def _localization(
         self,
         batch: Batch,
-        display: dict[str, torch.Tensor],
+        result: CAMResult,
+        maps: dict[str, torch.Tensor],
         per_image: list[dict[str, dict[str, object]]],
     ) -> None:
         assert self.mask_lookup is not None
-        grid = next(iter(display.values())).shape[-2:]
-        masks, present = _read_masks(batch, self.mask_lookup, (int(grid[0]), int(grid[1])))
+        folded = result.side_attribution is not None
+        grid = next(iter(result.display_maps.values())).shape[-2:]
+        height, width = int(grid[0]), int(grid[1])
+        masks, present = _read_masks(batch, self.mask_lookup, (height, width))
+        if folded:
+            masks = fold_to_half_width(masks, next(iter(maps.values())).shape[-1])
+        maps = self._true_class_maps(batch, result, maps, present)
         # Tolerance is given in original-image pixels; the maps live on the input grid.
         scale = (
-            torch.tensor([grid[1] / max(width, 1) for _, width in batch.original_sizes])
+            torch.tensor([width / max(original, 1) for _, original in batch.original_sizes])
             .median()
             .item()
         )
         tolerance = self.options.tolerance * scale
-        masks = masks.to(next(iter(display.values())).device)
-        for layer, maps in display.items():
+        masks = masks.to(next(iter(maps.values())).device)
+        known = (batch.labels >= 0).tolist()
+        for layer, layer_maps in maps.items():
             records = evaluate_localization(
-                maps, masks, tolerance=tolerance, threshold=self.options.iou_threshold
+                layer_maps, masks, tolerance=tolerance, threshold=self.options.iou_threshold
             ).to_records()
             for i, entry in enumerate(per_image):
                 record = _rounded(records[i]) if present[i] else {"status": "no_mask"}
+                if present[i]:
+                    record["target"] = "true_class" if known[i] else "explained_class"
+                    if folded:
+                        record["sides"] = "folded"
                 entry.setdefault(layer, {})["localization"] = record
+
+    def _true_class_maps(
+        self,
+        batch: Batch,
+        result: CAMResult,
+        maps: dict[str, torch.Tensor],
+        present: list[bool],
+    ) -> dict[str, torch.Tensor]:
+        """``maps`` with the true class's map wherever the run explained another class.
+
+        The pointing game asks whether the map of the ground-truth class points at the
+        object (Zhang et al., 2016), so a misclassified image with a mask gets the map of
+        its label, from one more pass over those images only.
+        """
+        labels = batch.labels.to(result.targets.device)
+        redo = (labels >= 0) & (labels != result.targets[:, 0])
+        redo &= torch.tensor(present, device=labels.device)
+        if not bool(redo.any()):
+            return maps
+        index = redo.nonzero().flatten()
+        with torch.inference_mode(False):
+            engine = CAMEngine(self.encoder, layers=self.layers, method=self.method)
+            images = batch.images.index_select(0, index.to(batch.images.device)).clone()
+            true_maps = engine(images, target=labels[index].clone()).maps
+        replaced = {name: layer_maps.clone() for name, layer_maps in maps.items()}
+        for name, layer_maps in true_maps.items():
+            replaced[name][index] = layer_maps[:, 0].to(replaced[name].dtype)
+        if FUSED in replaced:
+            replaced[FUSED][index] = fuse_maps(true_maps, "max")[:, 0].to(replaced[FUSED].dtype)
+        return replaced
 
     def _sanity(
         self, batch: Batch, result: CAMResult, per_image: list[dict[str, dict[str, object]]]
@@ -235,29 +278,25 @@ class QualityMetrics:
                 entry.setdefault(layer, {})["sanity"] = {"spearman_randomized": _rounded(final[i])}
 
 
-def side_weighted(display: torch.Tensor, sides: torch.Tensor) -> torch.Tensor:
-    """Asymmetry-mode maps for localization: each face half scaled by its evidence share.
+def localization_maps(result: CAMResult, fused: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """The maps localization scores: ``{layer: (N, H, w)}`` on the model-input grid.
 
-    A map on the 6-channel half-width grid is drawn on both halves alike, so it cannot say
-    on which side the evidence lies; ``side_attribution`` can. Scaling the left half by the
-    left share and the right half by the right share (then renormalizing) gives a map whose
-    peak sits on the side the model relies on.
+    In RGB mode that grid is the image's. In asymmetry mode it is half as wide: each
+    position stands for a point of the left face and its mirror point on the right, and a
+    map drawn on the full face is the same on both halves. Which of the two points holds
+    the evidence cannot be read from the pair alone (a warmer left cheek and a cooler right
+    cheek give the same left-right difference), so the maps are scored where they live,
+    against the mask folded onto the same grid (:func:`fold_to_half_width`): a hit means the
+    map's peak is at the lesion or its mirror point.
 
     Args:
-        display: ``(N, H, W)`` full-width maps (right half mirrored).
-        sides: ``(N, 2)`` ``[left, right]`` shares.
-
-    Returns:
-        ``(N, H, W)`` maps in 0..1.
+        result: the engine's result.
+        fused: ``(N, H, w)`` fused map on the model-input grid, or ``None``.
     """
-    width = display.shape[-1]
-    half = width // 2
-    weights = torch.ones_like(display)
-    weights[..., :half] = sides[:, 0, None, None]
-    weights[..., width - half :] = sides[:, 1, None, None]
-    weighted = display * weights
-    peak = weighted.flatten(1).amax(1).clamp_min(1e-12)[:, None, None]
-    return weighted / peak
+    maps = {name: layer_maps[:, 0] for name, layer_maps in result.maps.items()}
+    if fused is not None:
+        maps[FUSED] = fused
+    return maps
 
 
 def _read_masks(

@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+FUSED = "fused"
+"""Name of the map that fuses every layer's map (element-wise max), next to the layers'."""
+
 
 @dataclass(frozen=True)
 class FailedItem:

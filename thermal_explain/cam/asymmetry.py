@@ -85,3 +85,33 @@ def side_attribution(images: torch.Tensor, gradients: torch.Tensor) -> torch.Ten
     sides = torch.stack([energy[..., :3].sum(-1), energy[..., 3:].sum(-1)], -1)
     total = sides.sum(-1, keepdim=True)
     return torch.where(total > 0, sides / torch.where(total > 0, total, 1), 0.5)
+
+
+def fold_to_half_width(masks: torch.Tensor, half_width: int) -> torch.Tensor:
+    """Fold full-width masks onto the half-width grid: the inverse of the mirror drawing.
+
+    A half-width position stands for a pair of mirror-symmetric points of the face, so it
+    is inside the folded mask when either point is inside: ``left | flip(right)``. For an
+    odd full width the middle column joins the column at the midline.
+
+    Args:
+        masks: ``(..., H, W)`` masks, bool or numeric (non-zero = inside).
+        half_width: ``w``, the model-input width; ``W`` must be ``2w`` or ``2w + 1``.
+
+    Returns:
+        ``(..., H, w)`` bool masks.
+
+    Raises:
+        ConfigurationError: ``W`` is neither ``2w`` nor ``2w + 1``.
+    """
+    width = masks.shape[-1]
+    if width not in (2 * half_width, 2 * half_width + 1):
+        raise ConfigurationError(
+            f"Expected argument `masks` to be {2 * half_width} or {2 * half_width + 1} pixels "
+            f"wide for a half width of {half_width} but got {width}"
+        )
+    inside = masks != 0
+    folded = inside[..., :half_width] | inside[..., width - half_width :].flip(-1)
+    if width % 2:
+        folded[..., -1] |= inside[..., half_width]
+    return folded

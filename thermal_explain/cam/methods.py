@@ -219,6 +219,10 @@ def normalize_maps(maps: torch.Tensor) -> torch.Tensor:
     return normalized.masked_fill_(~live, 0.0).reshape(maps.shape)
 
 
+FUSION_TIE_BREAK = 1e-3
+"""Weight of the layers' mean in a max-fused map (see :func:`fuse_maps`)."""
+
+
 def fuse_maps(
     maps: Mapping[str, torch.Tensor] | Sequence[torch.Tensor], mode: str = "max"
 ) -> torch.Tensor:
@@ -226,6 +230,11 @@ def fuse_maps(
 
     Each map is normalized to 0..1, resized to the largest grid among them, combined
     element-wise (``max`` or ``mean``) and normalized again.
+
+    Every normalized map reaches 1 somewhere, so a max-fused map is 1 at each layer's own
+    peak and its arg-max would be decided by raster order. ``max`` therefore adds
+    :data:`FUSION_TIE_BREAK` times the layers' mean: values change by at most that
+    fraction, and among equal maxima the peak is where the layers agree most.
 
     Args:
         maps: ``(..., H_l, W_l)`` maps of several layers (e.g. ``CAMResult.maps``).
@@ -246,5 +255,8 @@ def fuse_maps(
         )
     size = (max(t.shape[-2] for t in tensors), max(t.shape[-1] for t in tensors))
     stacked = torch.stack([upsample_maps(normalize_maps(t), size) for t in tensors])
-    fused = stacked.amax(0) if mode == "max" else stacked.mean(0)
+    if mode == "max":
+        fused = stacked.amax(0) + FUSION_TIE_BREAK * stacked.mean(0)
+    else:
+        fused = stacked.mean(0)
     return normalize_maps(fused)

@@ -105,8 +105,15 @@ def _localization(
         f"{'energy inside':>13}  {'mask IoU':>8}"
     )
     notes = [f"  ({missing} images had no mask and were skipped)"] if missing else []
+    entries = [_entry(record, layers[0]).get("localization") or {} for record in ok]
+    if any(entry.get("sides") == "folded" for entry in entries):
+        notes.append(
+            "  (asymmetry mode: maps scored on the half-width input grid against the mask "
+            "folded onto it; a hit is a peak at the lesion or at its mirror point)"
+        )
     return [
-        "Localization against the masks (images with a non-empty mask):",
+        "Localization against the masks (images with a non-empty mask; the map of each "
+        "image's true class where it is known):",
         header,
         *rows,
         *notes,
