@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -83,6 +84,25 @@ def test_every_format_gives_identical_logits(encoder, tmp_path, layout: str) -> 
     assert (loaded.backbone_name, loaded.num_classes, loaded.projection_dim) == ("resnet18", 2, 16)
     if layout == "model_state_dict":
         assert hparams["class_names"] == ["normal", "icas"]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_loaded_encoder_is_a_trainable_float_model(encoder, tmp_path, dtype) -> None:
+    """Complete weights skip random initialization; half-precision files still load as float."""
+    state = {
+        key: value.to(dtype) if value.is_floating_point() else value
+        for key, value in encoder.state_dict().items()
+    }
+    del state["backbone.bn1.num_batches_tracked"]
+    path = tmp_path / "weights.pth"
+    torch.save(state, path)
+    loaded = load_encoder(path)[0]
+    tensors = [*loaded.parameters(), *loaded.buffers()]
+    assert not any(t.is_meta for t in tensors)
+    assert all(p.requires_grad and p.dtype == torch.float32 for p in loaded.parameters())
+    assert int(loaded.backbone.bn1.num_batches_tracked) == 0
+    expected = copy.deepcopy(encoder).to(dtype).float()  # the fixture is shared: copy it
+    assert torch.equal(_logits(loaded), _logits(expected))
 
 
 def test_legacy_serialization_loads(encoder, tmp_path) -> None:

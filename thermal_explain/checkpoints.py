@@ -152,9 +152,40 @@ def load_encoder(
             "checkpoint saved after training the classifier"
         )
     head_size = arch.projection_dim or projection_dim or 128
-    encoder = ThermalEncoder(arch.backbone, arch.in_channels, arch.num_classes, head_size)
-    _load_strict(path, encoder, weights)
+    encoder = _encoder_from_weights(arch, head_size, weights)
+    if encoder is None:
+        encoder = ThermalEncoder(arch.backbone, arch.in_channels, arch.num_classes, head_size)
+        _load_strict(path, encoder, weights)
     return encoder, hparams
+
+
+def _encoder_from_weights(
+    arch: Architecture, head_size: int, weights: dict[str, torch.Tensor]
+) -> ThermalEncoder | None:
+    """The encoder built around complete ``weights`` without random initialization first.
+
+    Initializing a ResNet's parameters only to overwrite them costs about as much as
+    reading the file, so the modules are created on the ``meta`` device and take the
+    checkpoint's tensors. Returns ``None`` unless ``weights`` fit exactly (names, shapes
+    and dtypes; a missing ``num_batches_tracked`` is zero), leaving those cases to
+    :func:`_load_strict` and its messages.
+    """
+    with torch.device("meta"):
+        encoder = ThermalEncoder(arch.backbone, arch.in_channels, arch.num_classes, head_size)
+    expected = encoder.state_dict()
+    complete = dict(weights)
+    for key, tensor in expected.items():
+        if key not in complete and key.endswith("num_batches_tracked"):
+            complete[key] = torch.zeros((), dtype=tensor.dtype)
+    if complete.keys() != expected.keys() or any(
+        complete[key].shape != expected[key].shape or complete[key].dtype != expected[key].dtype
+        for key in expected
+    ):
+        return None
+    encoder.load_state_dict(complete, strict=True, assign=True)
+    if any(t.is_meta for t in (*encoder.parameters(), *encoder.buffers())):
+        return None
+    return encoder
 
 
 def _load_file(path: Path, allow_pickle: bool) -> Any:

@@ -63,11 +63,10 @@ def write_summary_plots(
         )
     written = []
     for name, figure in figures.items():
-        written.append(plots.save_figure(figure, folder / f"{name}.png"))
+        pixels = plots.figure_to_array(figure)
+        written.append(plots.write_png(pixels, folder / f"{name}.png", int(figure.dpi)))
         if tensorboard is not None:
-            tensorboard.add_image(
-                f"summary/{name}", plots.figure_to_array(figure), dataformats="HWC"
-            )
+            tensorboard.add_image(f"summary/{name}", pixels, dataformats="HWC")
     return written
 
 
