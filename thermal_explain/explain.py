@@ -14,7 +14,6 @@ from thermal_explain.quality import MaskLookup, MetricOptions, QualityMetrics
 from thermal_explain.types import FUSED, Batch, ExplainedImage, FailedItem, LayerExplanation
 
 __all__ = ["FUSED", "ExplainedBatch", "Explainer"]
-"""Name of the optional fused map: every layer's normalized map combined by element-wise max."""
 
 
 @dataclass

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import torch
 
 FUSED = "fused"
-"""Name of the map that fuses every layer's map (element-wise max), next to the layers'."""
+"""Name of the optional fused map: every layer's normalized map combined by element-wise max."""
 
 
 @dataclass(frozen=True)
