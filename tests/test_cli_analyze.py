@@ -39,6 +39,19 @@ def analyze(*args: str) -> int:
     return main(["analyze", "--image_size", "32", "--quiet", *args])
 
 
+def analyze_folder(model: Path, data: Path, *args: str) -> int:
+    """``analyze`` over the ``*/*.png`` images of a ``thermal_folder`` data set."""
+    return analyze(
+        "--model_path",
+        str(model),
+        "--image_dir",
+        str(data / "images"),
+        "--pattern",
+        "*/*.png",
+        *args,
+    )
+
+
 def records_of(output_dir: Path) -> list[dict]:
     return json.loads((output_dir / "analysis_results.json").read_text(encoding="utf-8"))
 
@@ -46,13 +59,9 @@ def records_of(output_dir: Path) -> list[dict]:
 def test_analyze_folder_writes_the_contract_layout(tiny_checkpoint, thermal_folder, tmp_path):
     data = thermal_folder(n=4)
     out = tmp_path / "out"
-    code = analyze(
-        "--model_path",
-        str(tiny_checkpoint()),
-        "--image_dir",
-        str(data / "images"),
-        "--pattern",
-        "*/*.png",
+    code = analyze_folder(
+        tiny_checkpoint(),
+        data,
         "--output_dir",
         str(out),
     )
@@ -84,13 +93,9 @@ def test_unreadable_image_is_recorded_and_exit_is_one(tiny_checkpoint, thermal_f
     data = thermal_folder(n=4)
     (data / "images" / "icas" / "broken.png").write_bytes(b"not an image")
     out = tmp_path / "out"
-    code = analyze(
-        "--model_path",
-        str(tiny_checkpoint()),
-        "--image_dir",
-        str(data / "images"),
-        "--pattern",
-        "*/*.png",
+    code = analyze_folder(
+        tiny_checkpoint(),
+        data,
         "--output_dir",
         str(out),
     )
@@ -145,14 +150,10 @@ def test_python_api_single_image(tiny_checkpoint, thermal_folder, tmp_path):
 def test_asymmetry_records_side_attribution(tiny_checkpoint, thermal_folder, tmp_path):
     data = thermal_folder(n=2)
     out = tmp_path / "out"
-    code = analyze(
-        "--model_path",
-        str(tiny_checkpoint(in_channels=6)),
+    code = analyze_folder(
+        tiny_checkpoint(in_channels=6),
+        data,
         "--use_asymmetry",
-        "--image_dir",
-        str(data / "images"),
-        "--pattern",
-        "*/*.png",
         "--output_dir",
         str(out),
         "--no_figures",
@@ -228,13 +229,9 @@ def test_bad_input_is_one_line_exit_two(
 
 def test_missing_model_is_one_line_exit_two(thermal_folder, tmp_path, capsys):
     data = thermal_folder(n=1)
-    code = analyze(
-        "--model_path",
-        str(tmp_path / "missing.pth"),
-        "--image_dir",
-        str(data / "images"),
-        "--pattern",
-        "*/*.png",
+    code = analyze_folder(
+        tmp_path / "missing.pth",
+        data,
     )
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "missing.pth" in err
@@ -302,13 +299,9 @@ def test_metrics_fused_map_report_and_plots(tiny_checkpoint, thermal_folder, tmp
     data = thermal_folder(n=4)
     (data / "masks" / "icas").mkdir(parents=True, exist_ok=True)
     out = tmp_path / "out"
-    code = analyze(
-        "--model_path",
-        str(tiny_checkpoint()),
-        "--image_dir",
-        str(data / "images"),
-        "--pattern",
-        "*/*.png",
+    code = analyze_folder(
+        tiny_checkpoint(),
+        data,
         "--output_dir",
         str(out),
         "--no_figures",
@@ -353,13 +346,9 @@ def test_localization_without_masks_is_a_one_line_error(
     tiny_checkpoint, thermal_folder, tmp_path, capsys
 ):
     data = thermal_folder(n=1)
-    code = analyze(
-        "--model_path",
-        str(tiny_checkpoint()),
-        "--image_dir",
-        str(data / "images"),
-        "--pattern",
-        "*/*.png",
+    code = analyze_folder(
+        tiny_checkpoint(),
+        data,
         "--output_dir",
         str(tmp_path / "o"),
         "--metrics",
