@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from thermal_explain.analyzer import ThermalInterpretabilityAnalyzer
-from thermal_explain.cli.arguments import OneLineParser
+from thermal_explain.cli.arguments import OneLineParser, add_image_source
 from thermal_explain.errors import ConfigurationError
 from thermal_explain.quality import MetricOptions
 
@@ -18,14 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Grad-CAM heatmaps, overlays, statistics and a report for thermal images.",
     )
     parser.add_argument("--model_path", required=True, help="trained model (.pth or .ckpt)")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--image_path", help="one image to analyze")
-    source.add_argument("--image_dir", help="folder of images to analyze")
-    parser.add_argument(
-        "--pattern",
-        default="*.jpg",
-        help="glob under --image_dir: *.jpg, */*.jpg (class folders), **/*.png",
-    )
+    add_image_source(parser, "analyze")
     parser.add_argument(
         "--use_asymmetry",
         action="store_true",

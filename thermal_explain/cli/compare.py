@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from thermal_explain.cli.arguments import OneLineParser
+from thermal_explain.cli.arguments import OneLineParser, add_image_source
 from thermal_explain.compare import DEFAULT_OUTPUT_DIR, ModelComparison
 from thermal_explain.data import find_images
 from thermal_explain.errors import ConfigurationError
@@ -23,14 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--model_a", required=True, help="first model (.pth or .ckpt)")
     parser.add_argument("--model_b", required=True, help="second model (.pth or .ckpt)")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--image_path", help="one image to compare on")
-    source.add_argument("--image_dir", help="folder of images to compare on")
-    parser.add_argument(
-        "--pattern",
-        default="*.jpg",
-        help="glob under --image_dir: *.jpg, */*.jpg (class folders), **/*.png",
-    )
+    add_image_source(parser, "compare on")
     parser.add_argument("--output_dir", default=DEFAULT_OUTPUT_DIR)
     parser.add_argument(
         "--layers",
