@@ -1,6 +1,6 @@
 """Learning benchmark: is the synthetic ICAS task learnable in two CPU minutes?
 
-Writes 400 synthetic 128-px thermal faces (:mod:`thermal_explain.synthetic`), trains
+Writes 400 synthetic 128-px thermal faces (:mod:`thermal_explain.data.synthetic`), trains
 ThermalClassifier (ResNet-18, random init) on 80 % of them with a Lightning Trainer,
 and measures validation accuracy with the model in eval mode (BatchNorm running
 statistics, as at inference). Validation runs once, after the last epoch, so the
@@ -30,9 +30,9 @@ import lightning as L
 import torch
 from torch import nn
 
-from thermal_explain.data import ThermalDataModule
-from thermal_explain.model import ThermalClassifier
-from thermal_explain.synthetic import make_synthetic_dataset
+from thermal_explain.data.datamodule import ThermalDataModule
+from thermal_explain.data.synthetic import make_synthetic_dataset
+from thermal_explain.modeling.classifier import ThermalClassifier
 from thermal_explain.types import Batch
 
 TARGET_ACCURACY = 0.95

@@ -1,7 +1,7 @@
 """Throughput of the whole thermal-explain pipeline, from image files to every output on disk.
 
 The benchmark makes its own data and model: ``--images`` synthetic thermal faces
-(:func:`thermal_explain.synthetic.make_synthetic_dataset`, JPEG, ``--size`` pixels, in the
+(:func:`thermal_explain.data.synthetic.make_synthetic_dataset`, JPEG, ``--size`` pixels, in the
 ``icas``/``normal`` class folders) or random-noise JPEGs (``--data random``), and a randomly
 initialized ResNet-18 ``ThermalEncoder`` whose state dict is saved with ``torch.save`` together
 with its class names ``icas``/``normal``. Every contestant explains the predicted class at the
@@ -129,7 +129,7 @@ def make_images(
     """
     folder = root / "images"
     if kind == "synthetic":
-        from thermal_explain.synthetic import make_synthetic_dataset
+        from thermal_explain.data.synthetic import make_synthetic_dataset
 
         dataset = make_synthetic_dataset(root, n=count, size=size, seed=seed, ext="jpg")
         return dataset.image_dir, list(dataset.paths)
@@ -151,7 +151,7 @@ def make_checkpoint(path: Path, seed: int = 0) -> None:
     """A random ResNet-18 ``ThermalEncoder`` state dict with its class names."""
     import torch
 
-    from thermal_explain.model import ThermalEncoder
+    from thermal_explain.modeling.encoder import ThermalEncoder
 
     torch.manual_seed(seed)
     encoder = ThermalEncoder(backbone="resnet18", in_channels=3, num_classes=len(CLASS_NAMES))
@@ -160,7 +160,7 @@ def make_checkpoint(path: Path, seed: int = 0) -> None:
 
 def default_layers(checkpoint: Path) -> list[str]:
     from thermal_explain.cam import default_target_layers
-    from thermal_explain.model import ThermalClassifier
+    from thermal_explain.modeling.classifier import ThermalClassifier
 
     return list(default_target_layers(ThermalClassifier(model_path=str(checkpoint)).encoder))
 
@@ -178,8 +178,8 @@ def prepare_engine(fixture: Fixture, paths: list[Path]) -> Callable[[], int]:
     import torch
 
     from thermal_explain.cam import CAMEngine
-    from thermal_explain.images import read_image, to_model_input
-    from thermal_explain.model import ThermalClassifier
+    from thermal_explain.data.images import read_image, to_model_input
+    from thermal_explain.modeling.classifier import ThermalClassifier
 
     model = ThermalClassifier(model_path=str(fixture.checkpoint)).eval().to(fixture.device)
     engine = CAMEngine(model.encoder, class_names=model.class_names)
@@ -309,7 +309,7 @@ def run_seed(fixture: Fixture, paths: list[Path], out: Path) -> int:
     import torch
     from pytorch_grad_cam import GradCAM
 
-    from thermal_explain.model import ThermalClassifier
+    from thermal_explain.modeling.classifier import ThermalClassifier
 
     shutil.rmtree(out, ignore_errors=True)
     folders = {name: out / name for name in ("gradcam_heatmaps", "overlay_images", "feature_maps")}

@@ -101,7 +101,7 @@ def thermal_folder(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Pa
 
     Returns the data root of :func:`make_synthetic_dataset` (``images/``, ``masks/``).
     """
-    from thermal_explain.synthetic import make_synthetic_dataset
+    from thermal_explain.data.synthetic import make_synthetic_dataset
 
     def build(n: int = 6, size: int = 32, seed: int = 0) -> Path:
         root = tmp_path_factory.mktemp("faces")
@@ -117,7 +117,7 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., P
 
     The file wraps the state dict with the class names of the synthetic faces.
     """
-    from thermal_explain.model import ThermalEncoder
+    from thermal_explain.modeling.encoder import ThermalEncoder
 
     def build(in_channels: int = 3, seed: int = 0) -> Path:
         torch.manual_seed(seed)

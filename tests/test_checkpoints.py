@@ -12,15 +12,16 @@ import lightning as L
 import pytest
 import torch
 
-from thermal_explain.checkpoints import (
+from thermal_explain.errors import CheckpointError
+from thermal_explain.modeling.checkpoints import (
     Architecture,
     infer_architecture,
     load_encoder,
     normalize_state_dict,
     read_checkpoint,
 )
-from thermal_explain.errors import CheckpointError
-from thermal_explain.model import ThermalClassifier, ThermalEncoder
+from thermal_explain.modeling.classifier import ThermalClassifier
+from thermal_explain.modeling.encoder import ThermalEncoder
 from thermal_explain.types import Batch
 
 PROBE = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(3))
@@ -138,7 +139,7 @@ def test_classifier_only_export_loads_with_warning(encoder, tmp_path, caplog) ->
     path = tmp_path / "classifier_only.pth"
     state = {k: v for k, v in encoder.state_dict().items() if not k.startswith("projection_head")}
     torch.save(state, path)
-    with caplog.at_level(logging.WARNING, logger="thermal_explain.checkpoints"):
+    with caplog.at_level(logging.WARNING, logger="thermal_explain.modeling.checkpoints"):
         loaded, _ = load_encoder(path, projection_dim=8)
     assert torch.equal(_logits(loaded), _logits(encoder))
     assert loaded.projection_dim == 8
@@ -226,7 +227,7 @@ def test_six_channel_checkpoint_turns_on_asymmetry(tmp_path, caplog) -> None:
     path = tmp_path / "asym.pth"
     source = ThermalEncoder(in_channels=6, projection_dim=8).eval()
     torch.save({"model_state_dict": source.state_dict()}, path)
-    with caplog.at_level(logging.WARNING, logger="thermal_explain.model"):
+    with caplog.at_level(logging.WARNING, logger="thermal_explain.modeling.classifier"):
         model = ThermalClassifier(model_path=str(path)).eval()
     assert model.use_asymmetry and model.hparams["in_channels"] == 6
     assert "asymmetry mode" in caplog.text

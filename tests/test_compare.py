@@ -11,20 +11,20 @@ import pytest
 import torch
 
 from thermal_explain.cli.main import main
-from thermal_explain.compare import (
-    PANEL_HEIGHT,
+from thermal_explain.errors import ConfigurationError
+from thermal_explain.modeling.classifier import ThermalClassifier
+from thermal_explain.modeling.encoder import ThermalEncoder
+from thermal_explain.output.colormaps import get_colormap
+from thermal_explain.output.comparison_panels import PANEL_HEIGHT, comparison_panel
+from thermal_explain.output.comparison_report import layer_summary
+from thermal_explain.pipeline.comparison import (
     LayerPair,
     ModelComparison,
     compare_maps,
-    comparison_panel,
     flat_maps,
-    layer_summary,
     pair_layers,
     to_common_grid,
 )
-from thermal_explain.errors import ConfigurationError
-from thermal_explain.model import ThermalClassifier, ThermalEncoder
-from thermal_explain.output.colormaps import get_colormap
 
 R18_LAYERS = [f"backbone.layer{stage}.1.conv2" for stage in range(1, 5)]
 

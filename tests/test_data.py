@@ -12,18 +12,15 @@ import torch
 import yaml
 from jsonargparse import ArgumentParser
 
-from thermal_explain.data import (
+from thermal_explain.data.datamodule import ThermalDataModule
+from thermal_explain.data.dataset import (
     Sample,
-    ThermalDataModule,
     ThermalImageDataset,
     class_balanced_indices,
     collate,
-    find_images,
-    infer_class_names,
-    label_index,
-    mask_path_for,
     stratified_split,
 )
+from thermal_explain.data.files import find_images, infer_class_names, label_index, mask_path_for
 from thermal_explain.errors import ConfigurationError
 from thermal_explain.types import Batch, FailedItem
 

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from thermal_explain.errors import ConfigurationError, ImageReadError
-from thermal_explain.images import (
+from thermal_explain.data.images import (
     DEFAULT_MEAN,
     DEFAULT_STD,
     read_image,
@@ -18,6 +17,7 @@ from thermal_explain.images import (
     split_asymmetry,
     to_model_input,
 )
+from thermal_explain.errors import ConfigurationError, ImageReadError
 
 
 def _write(path: Path, image: np.ndarray) -> Path:

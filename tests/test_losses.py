@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from thermal_explain.errors import ConfigurationError
-from thermal_explain.losses import SupConLoss, supcon_loss
+from thermal_explain.modeling.losses import SupConLoss, supcon_loss
 
 # Four unit vectors in 2-D; labels 0, 0, 0, 1 (the last sample has no positive).
 POINTS = [(1.0, 0.0), (0.6, 0.8), (0.0, 1.0), (-0.8, 0.6)]

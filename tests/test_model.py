@@ -9,7 +9,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from thermal_explain.errors import ConfigurationError
-from thermal_explain.model import ThermalClassifier, ThermalEncoder, build_backbone
+from thermal_explain.modeling.classifier import ThermalClassifier
+from thermal_explain.modeling.encoder import ThermalEncoder, build_backbone
 from thermal_explain.types import Batch, FailedItem
 
 

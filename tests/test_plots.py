@@ -10,7 +10,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from thermal_explain.errors import ConfigurationError
-from thermal_explain.plots import (
+from thermal_explain.output.plots import (
     activation_area_figure,
     class_mean_heatmap_figure,
     confidence_histogram_figure,

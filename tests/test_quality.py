@@ -13,7 +13,7 @@ from torch import nn
 from thermal_explain.cam import CAMEngine, CAMResult, mirror_to_full_width
 from thermal_explain.cam.asymmetry import fold_to_half_width
 from thermal_explain.errors import ConfigurationError
-from thermal_explain.quality import MetricOptions, QualityMetrics, parse_metrics
+from thermal_explain.metrics.suite import MetricOptions, QualityMetrics, parse_metrics
 from thermal_explain.types import Batch
 
 

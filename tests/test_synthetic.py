@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from thermal_explain.data import find_images, infer_class_names, mask_path_for
-from thermal_explain.errors import ConfigurationError
-from thermal_explain.images import read_image, read_mask
-from thermal_explain.synthetic import (
+from thermal_explain.cli.synth import main as synth_main
+from thermal_explain.data.files import find_images, infer_class_names, mask_path_for
+from thermal_explain.data.images import read_image, read_mask
+from thermal_explain.data.synthetic import (
     LESION_AREA_RANGE,
     make_synthetic_dataset,
     render_face,
-    synth_main,
 )
+from thermal_explain.errors import ConfigurationError
 
 
 def _digest(folder: Path) -> dict[str, str]:

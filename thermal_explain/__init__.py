@@ -12,8 +12,6 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from thermal_explain.analyzer import ThermalInterpretabilityAnalyzer
-    from thermal_explain.callback import GradCAMCallback
     from thermal_explain.cam import (
         CAMEngine,
         CAMResult,
@@ -23,13 +21,16 @@ if TYPE_CHECKING:
         LayerCAM,
         XGradCAM,
     )
-    from thermal_explain.data import ThermalDataModule
-    from thermal_explain.explain import Explainer
-    from thermal_explain.model import ThermalClassifier, ThermalEncoder
+    from thermal_explain.data.datamodule import ThermalDataModule
+    from thermal_explain.lightning.callback import GradCAMCallback
+    from thermal_explain.modeling.classifier import ThermalClassifier
+    from thermal_explain.modeling.encoder import ThermalEncoder
+    from thermal_explain.pipeline.analyzer import ThermalInterpretabilityAnalyzer
+    from thermal_explain.pipeline.explainer import Explainer
 
 _EXPORTS = {
-    "ThermalInterpretabilityAnalyzer": "thermal_explain.analyzer",
-    "GradCAMCallback": "thermal_explain.callback",
+    "ThermalInterpretabilityAnalyzer": "thermal_explain.pipeline.analyzer",
+    "GradCAMCallback": "thermal_explain.lightning.callback",
     "CAMEngine": "thermal_explain.cam",
     "CAMResult": "thermal_explain.cam",
     "GradCAM": "thermal_explain.cam",
@@ -37,10 +38,10 @@ _EXPORTS = {
     "XGradCAM": "thermal_explain.cam",
     "LayerCAM": "thermal_explain.cam",
     "HiResCAM": "thermal_explain.cam",
-    "ThermalDataModule": "thermal_explain.data",
-    "Explainer": "thermal_explain.explain",
-    "ThermalClassifier": "thermal_explain.model",
-    "ThermalEncoder": "thermal_explain.model",
+    "ThermalDataModule": "thermal_explain.data.datamodule",
+    "Explainer": "thermal_explain.pipeline.explainer",
+    "ThermalClassifier": "thermal_explain.modeling.classifier",
+    "ThermalEncoder": "thermal_explain.modeling.encoder",
 }
 
 __all__ = [

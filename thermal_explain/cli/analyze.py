@@ -6,10 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from thermal_explain.analyzer import ThermalInterpretabilityAnalyzer
 from thermal_explain.cli.arguments import OneLineParser, add_image_source
 from thermal_explain.errors import ConfigurationError
-from thermal_explain.quality import MetricOptions
+from thermal_explain.metrics.suite import MetricOptions
+from thermal_explain.pipeline.analyzer import ThermalInterpretabilityAnalyzer
 
 
 def build_parser() -> argparse.ArgumentParser:

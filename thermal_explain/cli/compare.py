@@ -6,10 +6,10 @@ import argparse
 import sys
 
 from thermal_explain.cli.arguments import OneLineParser, add_image_source
-from thermal_explain.compare import DEFAULT_OUTPUT_DIR, ModelComparison
-from thermal_explain.data import find_images
+from thermal_explain.data.files import find_images
 from thermal_explain.errors import ConfigurationError
 from thermal_explain.output.colormaps import get_colormap
+from thermal_explain.pipeline.comparison import DEFAULT_OUTPUT_DIR, ModelComparison
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,13 +14,13 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from thermal_explain.callback import GradCAMCallback
 from thermal_explain.cli.arguments import OneLineParser
-from thermal_explain.data import ThermalDataModule
-from thermal_explain.explain import FUSED
-from thermal_explain.model import ThermalClassifier
-from thermal_explain.output.quality_report import localization_summary, sanity_summary
-from thermal_explain.synthetic import make_synthetic_dataset
+from thermal_explain.data.datamodule import ThermalDataModule
+from thermal_explain.data.synthetic import make_synthetic_dataset
+from thermal_explain.lightning.callback import GradCAMCallback
+from thermal_explain.metrics.summaries import localization_summary, sanity_summary
+from thermal_explain.modeling.classifier import ThermalClassifier
+from thermal_explain.pipeline.explainer import FUSED
 
 
 @dataclass(frozen=True)

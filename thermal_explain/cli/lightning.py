@@ -7,9 +7,9 @@ from pathlib import Path
 
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from thermal_explain.callback import GradCAMCallback
-from thermal_explain.data import ThermalDataModule
-from thermal_explain.model import ThermalClassifier
+from thermal_explain.data.datamodule import ThermalDataModule
+from thermal_explain.lightning.callback import GradCAMCallback
+from thermal_explain.modeling.classifier import ThermalClassifier
 
 PREDICT_DEFAULTS = {"return_predictions": False}
 

@@ -31,7 +31,7 @@ Tool commands:
 TOOL_COMMANDS = {
     "analyze": "thermal_explain.cli.analyze",
     "demo": "thermal_explain.cli.demo",
-    "synth": "thermal_explain.synthetic",
+    "synth": "thermal_explain.cli.synth",
     "quickstart": "thermal_explain.cli.quickstart",
     "compare": "thermal_explain.cli.compare",
 }
@@ -40,7 +40,7 @@ TOOL_COMMANDS = {
 def _tool_command(name: str) -> Callable[[list[str]], int]:
     """The ``main(argv) -> int`` of a tool command, imported only when used."""
     module = importlib.import_module(TOOL_COMMANDS[name])
-    return module.synth_main if name == "synth" else module.main
+    return module.main
 
 
 def main(argv: Sequence[str] | None = None) -> int:

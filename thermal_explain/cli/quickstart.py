@@ -7,7 +7,7 @@ from pathlib import Path
 
 from thermal_explain.cli import analyze
 from thermal_explain.cli.arguments import OneLineParser
-from thermal_explain.discovery import find_dataset, find_newest_checkpoint
+from thermal_explain.data.discovery import find_dataset, find_newest_checkpoint
 from thermal_explain.errors import ThermalExplainError
 
 

@@ -8,8 +8,7 @@ from typing import Any
 
 import numpy as np
 
-SANITY_THRESHOLD = 0.5
-"""A layer passes the sanity check when its mean |Spearman rho| after randomization is below."""
+from thermal_explain.metrics.summaries import layer_entry_of, localization_summary, sanity_summary
 
 
 def quality_sections(
@@ -21,62 +20,6 @@ def quality_sections(
         *_faithfulness(ok, layers),
         *_sanity(ok, layers),
     ]
-
-
-def localization_summary(
-    ok: Sequence[Mapping[str, Any]], layer: str, label: str | None = None
-) -> dict[str, float | int]:
-    """Pointing-game hit rate, mean energy inside and mean IoU of one layer (one true class).
-
-    Only images with an applicable mask count; ``images`` says how many.
-    """
-    hits, energies, ious = [], [], []
-    for record in ok:
-        if label is not None and record.get("true_label") != label:
-            continue
-        entry = _entry(record, layer).get("localization") or {}
-        if entry.get("status") != "ok":
-            continue
-        hits.append(float(bool(entry.get("pointing_game_hit"))))
-        energies.append(float(entry.get("energy_inside") or 0.0))
-        ious.append(float(entry.get("mask_iou") or 0.0))
-    if not hits:
-        return {"images": 0}
-    return {
-        "images": len(hits),
-        "pointing_game": float(np.mean(hits)),
-        "energy_inside": float(np.mean(energies)),
-        "mask_iou": float(np.mean(ious)),
-    }
-
-
-def sanity_summary(ok: Sequence[Mapping[str, Any]], layer: str) -> dict[str, Any] | None:
-    """Mean |rho| between trained and randomized maps of one layer, and the verdict."""
-    values = [
-        abs(float(rho))
-        for record in ok
-        if isinstance(
-            rho := (_entry(record, layer).get("sanity") or {}).get("spearman_randomized"),
-            (int, float),
-        )
-    ]
-    if not values:
-        return None
-    mean = float(np.mean(values))
-    passed = mean < SANITY_THRESHOLD
-    if passed:
-        verdict = (
-            f"passes: once the weights are re-initialized the maps of {layer} no longer match "
-            f"the trained model's (mean |rho| {mean:.2f} < {SANITY_THRESHOLD}); they depend on "
-            "what the model learned."
-        )
-    else:
-        verdict = (
-            f"fails: the maps of {layer} barely change when the weights are re-initialized "
-            f"(mean |rho| {mean:.2f} >= {SANITY_THRESHOLD}); they reflect the image or the "
-            "architecture more than what the model learned: do not read them as its evidence."
-        )
-    return {"images": len(values), "mean_abs_rho": mean, "passed": passed, "verdict": verdict}
 
 
 def _localization(
@@ -98,14 +41,14 @@ def _localization(
     missing = sum(
         1
         for record in ok
-        if (_entry(record, layers[0]).get("localization") or {}).get("status") == "no_mask"
+        if (layer_entry_of(record, layers[0]).get("localization") or {}).get("status") == "no_mask"
     )
     header = (
         f"  {'layer':<26} {'class':<10} {'images':>6}  {'pointing game':>13}  "
         f"{'energy inside':>13}  {'mask IoU':>8}"
     )
     notes = [f"  ({missing} images had no mask and were skipped)"] if missing else []
-    entries = [_entry(record, layers[0]).get("localization") or {} for record in ok]
+    entries = [layer_entry_of(record, layers[0]).get("localization") or {} for record in ok]
     if any(entry.get("sides") == "folded" for entry in entries):
         notes.append(
             "  (asymmetry mode: maps scored on the half-width input grid against the mask "
@@ -124,7 +67,7 @@ def _localization(
 def _faithfulness(ok: Sequence[Mapping[str, Any]], layers: Sequence[str]) -> list[str]:
     rows = []
     for layer in layers:
-        found = [_entry(r, layer).get("faithfulness") or {} for r in ok]
+        found = [layer_entry_of(r, layer).get("faithfulness") or {} for r in ok]
         deletion = [f["deletion_auc"] for f in found if "deletion_auc" in f]
         random = [f["deletion_auc_random"] for f in found if "deletion_auc_random" in f]
         insertion = [f["insertion_auc"] for f in found if "insertion_auc" in f]
@@ -166,8 +109,3 @@ def _sanity(ok: Sequence[Mapping[str, Any]], layers: Sequence[str]) -> list[str]
         *lines,
         "",
     ]
-
-
-def _entry(record: Mapping[str, Any], layer: str) -> Mapping[str, Any]:
-    entry = (record.get("gradcam_results") or {}).get(layer)
-    return entry if isinstance(entry, Mapping) else {}

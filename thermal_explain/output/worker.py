@@ -14,7 +14,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from thermal_explain.images import read_image
+from thermal_explain.data.images import read_image
 from thermal_explain.output.figures import FigureRenderer, figure_title
 from thermal_explain.output.naming import inside, output_names
 from thermal_explain.output.records import describe_error, error_record, layer_entry, ok_record

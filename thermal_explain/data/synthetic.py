@@ -9,16 +9,14 @@ truth to be scored against.
 
 from __future__ import annotations
 
-import argparse
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from thermal_explain.errors import ConfigurationError, ThermalExplainError
+from thermal_explain.errors import ConfigurationError
 
 CLASS_NAMES: tuple[str, str] = ("icas", "normal")
 """Class folder names, in label order (sorted, as the data module infers them)."""
@@ -157,36 +155,6 @@ def make_synthetic_dataset(
     dataset.counts = {CLASS_NAMES[0]: n_icas, CLASS_NAMES[1]: n - n_icas}
     _remove_stale(dataset)
     return dataset
-
-
-def synth_main(argv: list[str] | None = None) -> int:
-    """``thermal-explain synth``: write a synthetic data set; returns the exit status."""
-    parser = argparse.ArgumentParser(
-        prog="thermal-explain synth",
-        description="Write synthetic thermal faces (ICAS with lesion masks, and normal).",
-    )
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--n", type=int, default=400, help="number of faces (default 400)")
-    parser.add_argument("--size", type=int, default=128, help="image side in pixels (128)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
-    parser.add_argument(
-        "--icas_fraction", type=float, default=0.5, help="fraction of ICAS faces (0.5)"
-    )
-    parser.add_argument("--ext", default="png", choices=IMAGE_EXTENSIONS, help="image format")
-    args = parser.parse_args(argv)
-    try:
-        dataset = make_synthetic_dataset(
-            args.out, args.n, args.size, args.seed, args.icas_fraction, args.ext
-        )
-    except ThermalExplainError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    counts = ", ".join(f"{name}: {count}" for name, count in dataset.counts.items())
-    print(
-        f"wrote {len(dataset.paths)} images ({counts}) to {dataset.image_dir}; "
-        f"lesion masks in {dataset.mask_dir}"
-    )
-    return 0
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
-"""The contrastive thermal encoder and its Lightning training module."""
+"""``ThermalClassifier``: the LightningModule that trains and serves the thermal encoder."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
@@ -12,168 +12,19 @@ import torch.nn.functional as F
 import torchmetrics
 from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
-from torchvision import models
 
 from thermal_explain.errors import CheckpointError, ConfigurationError
-from thermal_explain.losses import SupConLoss
+from thermal_explain.modeling.batchnorm import (
+    BN_RECALIBRATION_BATCHES,
+    recalibrate_batch_norm,
+    reset_batch_norm_statistics,
+)
+from thermal_explain.modeling.checkpoints import load_encoder
+from thermal_explain.modeling.encoder import ASYMMETRY_CHANNELS, RGB_CHANNELS, ThermalEncoder
+from thermal_explain.modeling.losses import SupConLoss
 from thermal_explain.types import Batch
 
 log = logging.getLogger(__name__)
-
-BACKBONES: dict[str, Callable[..., models.ResNet]] = {
-    "resnet18": models.resnet18,
-    "resnet34": models.resnet34,
-    "resnet50": models.resnet50,
-}
-ASYMMETRY_CHANNELS = 6
-RGB_CHANNELS = 3
-BN_RECALIBRATION_BATCHES = 8
-"""Training batches used to re-estimate BatchNorm statistics before each validation."""
-
-_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
-
-
-def build_backbone(name: str, in_channels: int) -> tuple[nn.Module, int]:
-    """A randomly initialized torchvision ResNet without its fc layer.
-
-    Args:
-        name: one of ``resnet18``, ``resnet34``, ``resnet50``.
-        in_channels: input channels; ``conv1`` is replaced (same geometry, no bias) unless 3.
-
-    Returns:
-        ``(backbone, feature_dim)``: the backbone maps ``(N, C, H, W)`` to ``(N, feature_dim)``.
-    """
-    if name not in BACKBONES:
-        raise ConfigurationError(f"unknown backbone '{name}'; choose one of {', '.join(BACKBONES)}")
-    _check_positive_int("in_channels", in_channels)
-    backbone = BACKBONES[name](weights=None)
-    if in_channels != RGB_CHANNELS:
-        old = backbone.conv1
-        backbone.conv1 = nn.Conv2d(
-            in_channels,
-            old.out_channels,
-            kernel_size=old.kernel_size,
-            stride=old.stride,
-            padding=old.padding,
-            bias=False,
-        )
-    feature_dim = backbone.fc.in_features
-    backbone.fc = nn.Identity()
-    return backbone, feature_dim
-
-
-def reset_batch_norm_statistics(module: nn.Module) -> None:
-    """Restart every BatchNorm's running statistics as a plain average of the coming batches.
-
-    With the default exponential momentum the running statistics lag the weights for many
-    steps; on near-identical thermal faces that lag alone can drop eval-mode accuracy to
-    chance. Resetting at each training epoch (``momentum=None``: cumulative average) makes
-    eval mode use statistics of the current weights only.
-    """
-    for layer in module.modules():
-        if isinstance(layer, _BATCH_NORMS) and layer.track_running_stats:
-            layer.reset_running_stats()
-            layer.momentum = None
-
-
-def recalibrate_batch_norm(
-    encoder: nn.Module, images: Iterable[torch.Tensor], max_batches: int
-) -> int:
-    """Recompute BatchNorm running statistics from ``images`` with the current weights.
-
-    Each ``(N, C, H, W)`` batch runs through ``encoder`` in train mode without gradients;
-    the statistics become the plain average over the batches ("precise BN"), so eval mode
-    uses statistics of the final weights rather than of the whole epoch's. Every module's
-    mode is restored. Returns the number of batches used.
-    """
-    modes = {module: module.training for module in encoder.modules()}
-    reset_batch_norm_statistics(encoder)
-    used = 0
-    try:
-        encoder.train()
-        with torch.inference_mode(False), torch.no_grad():
-            for batch in images:
-                if used >= max_batches:
-                    break
-                if batch.shape[0] < 2:
-                    continue
-                encoder(batch.clone())
-                used += 1
-    finally:
-        for module, training in modes.items():
-            module.training = training
-    return used
-
-
-class ThermalEncoder(nn.Module):
-    """ResNet backbone with a contrastive projection head and a linear classifier.
-
-    Submodule names (``backbone``, ``projection_head``, ``classifier``) match the project's
-    checkpoints, so ``backbone.layer4.1.conv2`` is the last convolution of ResNet-18.
-    """
-
-    def __init__(
-        self,
-        backbone: str = "resnet18",
-        in_channels: int = RGB_CHANNELS,
-        num_classes: int = 2,
-        projection_dim: int = 128,
-    ) -> None:
-        super().__init__()
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise ConfigurationError(f"num_classes must be an integer >= 2 but got {num_classes!r}")
-        _check_positive_int("projection_dim", projection_dim)
-        self.backbone, feature_dim = build_backbone(backbone, in_channels)
-        self.projection_head = nn.Sequential(
-            nn.Linear(feature_dim, feature_dim),
-            nn.ReLU(inplace=True),
-            nn.Linear(feature_dim, projection_dim),
-        )
-        self.classifier = nn.Linear(feature_dim, num_classes)
-        self.backbone_name = backbone
-        self.in_channels = in_channels
-        self.num_classes = num_classes
-        self.projection_dim = projection_dim
-        self.feature_dim = feature_dim
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(N, C, H, W)`` images -> ``(N, K)`` class logits."""
-        self.check_input(x)
-        return self.classifier(self.backbone(x))
-
-    def forward_all(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(N, C, H, W)`` -> ``((N, P)`` L2-normalized embeddings, ``(N, K)`` logits``)``.
-
-        Both outputs come from a single backbone pass.
-        """
-        self.check_input(x)
-        features = self.backbone(x)
-        embeddings = F.normalize(self.projection_head(features), dim=1)
-        return embeddings, self.classifier(features)
-
-    def check_input(self, x: torch.Tensor) -> None:
-        """Raise a one-line :class:`ConfigurationError` unless ``x`` is ``(N, C, H, W)``."""
-        if x.ndim != 4:
-            raise ConfigurationError(
-                f"the model expects images of shape (N, {self.in_channels}, H, W) but got "
-                f"shape {tuple(x.shape)}; pass a batch of images"
-            )
-        if x.shape[1] != self.in_channels:
-            raise ConfigurationError(_channel_message(self.in_channels, x.shape[1]))
-
-
-def _channel_message(expected: int, got: int) -> str:
-    modes = {RGB_CHANNELS: " (RGB mode)", ASYMMETRY_CHANNELS: " (asymmetry mode)"}
-    if {expected, got} <= set(modes):
-        fix = "set use_asymmetry to match the checkpoint"
-    else:
-        fix = f"convert the images to {expected} channels"
-    return f"the model expects {expected} channels{modes.get(expected, '')} but got {got}; {fix}"
-
-
-def _check_positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"{name} must be a positive integer but got {value!r}")
 
 
 def _check_class_names(class_names: object) -> list[str]:
@@ -219,8 +70,9 @@ class ThermalClassifier(L.LightningModule):
             data's at fit (2 until then).
         class_names: names by class index; otherwise the checkpoint's, the data module's at
             fit, or ``class_0, class_1, ...``.
-        model_path: weights in any format :func:`thermal_explain.checkpoints.read_checkpoint`
-            reads; its projection head size replaces ``projection_dim``.
+        model_path: weights in any format
+            :func:`thermal_explain.modeling.checkpoints.read_checkpoint` reads; its projection
+            head size replaces ``projection_dim``.
         use_asymmetry: 6-channel asymmetry input (left face + mirrored right face); a
             6-channel checkpoint turns it on.
         allow_pickle: let ``model_path`` hold pickled objects (trusted files only).
@@ -487,8 +339,6 @@ def _load_checkpoint(
 
     ``architecture`` holds the explicit ``backbone``/``in_channels``/``num_classes`` (or None).
     """
-    from thermal_explain.checkpoints import load_encoder
-
     encoder, hparams = load_encoder(
         model_path, projection_dim=projection_dim, allow_pickle=allow_pickle, **architecture
     )

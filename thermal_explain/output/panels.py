@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from thermal_explain.images import read_image
+from thermal_explain.data.images import read_image
 from thermal_explain.output.render import blend, colorize, desaturate, resize_map
 from thermal_explain.types import ExplainedImage
 

@@ -13,7 +13,6 @@ import json
 import math
 import os
 import re
-import statistics
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,27 +27,29 @@ import torch.nn.functional as F
 from torch import nn
 
 from thermal_explain.cam import CAMEngine, default_target_layers, resolve_layers
-from thermal_explain.errors import (
-    CheckpointError,
-    ConfigurationError,
-    ThermalExplainError,
-    shorten,
-)
-from thermal_explain.images import (
+from thermal_explain.data.images import (
     DEFAULT_MEAN,
     DEFAULT_STD,
     check_preprocessing,
     read_image,
     to_model_input,
 )
+from thermal_explain.errors import (
+    CheckpointError,
+    ConfigurationError,
+    ThermalExplainError,
+    shorten,
+)
 from thermal_explain.metrics.similarity import spearman_correlation, top_fraction_iou
-from thermal_explain.model import ThermalClassifier
+from thermal_explain.modeling.classifier import ThermalClassifier
 from thermal_explain.output.atomic import atomic_write_text
 from thermal_explain.output.colormaps import DEFAULT_COLORMAP, get_colormap
+from thermal_explain.output.comparison_panels import _thumbnail, comparison_panel
+from thermal_explain.output.comparison_report import build_report
 from thermal_explain.output.naming import NameResolver, inside, layer_token
-from thermal_explain.output.render import blend, colorize, desaturate, encode_png, resize_map
+from thermal_explain.output.render import encode_png
 from thermal_explain.output.render import write_file as write_bytes
-from thermal_explain.progress import Progress
+from thermal_explain.pipeline.progress import Progress
 
 __all__ = [
     "DEFAULT_OUTPUT_DIR",
@@ -59,30 +60,29 @@ __all__ = [
     "ComparisonRun",
     "LayerPair",
     "ModelComparison",
-    "build_report",
     "compare_maps",
-    "comparison_panel",
     "flat_maps",
-    "layer_summary",
     "pair_layers",
     "to_common_grid",
 ]
 
+
 DEFAULT_OUTPUT_DIR = "model_comparison"
+
+
 PANEL_DIR = "panels"
+
+
 RESULTS_FILE = "comparison_results.json"
+
+
 REPORT_FILE = "comparison_report.txt"
+
+
 PANEL_SUFFIX = "_comparison.png"
 
-PANEL_HEIGHT = 224
-"""Height in pixels of each tile of a comparison panel (the original's aspect is kept)."""
 
 _STAGE = re.compile(r"^layer\d+$")
-_TITLE_LINE = 22
-_FONT = cv2.FONT_HERSHEY_SIMPLEX
-
-
-# --------------------------------------------------------------------------- layer pairs
 
 
 @dataclass(frozen=True)
@@ -153,9 +153,6 @@ def pair_layers(
     return pairs
 
 
-# --------------------------------------------------------------------------- map math
-
-
 def to_common_grid(maps_a: torch.Tensor, maps_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Bring two sets of maps onto one grid.
 
@@ -219,89 +216,6 @@ def flat_maps(raw_maps: torch.Tensor) -> torch.Tensor:
     flat = raw_maps.detach().float().flatten(1)
     span = flat.amax(1) - flat.amin(1)
     return span <= FLAT_TOLERANCE * flat.abs().amax(1)
-
-
-# --------------------------------------------------------------------------- panels
-
-
-def _fit_text(text: str, width: int, scale: float = 0.5) -> float:
-    """The largest font scale up to ``scale`` (at least 0.3) at which ``text`` fits ``width``."""
-    while scale > 0.3:
-        (text_width, _), _ = cv2.getTextSize(text, _FONT, scale, 1)
-        if text_width <= width:
-            break
-        scale -= 0.05
-    return max(scale, 0.3)
-
-
-def _caption(tile: np.ndarray, text: str) -> np.ndarray:
-    """A copy of ``tile`` with ``text`` at its bottom left, white on a dark outline."""
-    out = tile.copy()
-    scale = _fit_text(text, out.shape[1] - 8, 0.45)
-    origin = (4, out.shape[0] - 6)
-    cv2.putText(out, text, origin, _FONT, scale, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(out, text, origin, _FONT, scale, (255, 255, 255), 1, cv2.LINE_AA)
-    return out
-
-
-def comparison_panel(
-    thumbnail: np.ndarray,
-    map_a: np.ndarray,
-    map_b: np.ndarray,
-    lut: np.ndarray,
-    title: Sequence[str],
-    captions: Sequence[str] = ("original", "model A", "model B"),
-    original_alpha: float = 0.3,
-    heatmap_alpha: float = 0.7,
-) -> np.ndarray:
-    """original | model A overlay | model B overlay, under a title strip.
-
-    Args:
-        thumbnail: ``(h, w, 3)`` uint8 RGB original, already at the tile size.
-        map_a: ``(Ha, Wa)`` 0..1 map of model A (resized to the tile).
-        map_b: ``(Hb, Wb)`` 0..1 map of model B.
-        lut: ``(256, 3)`` uint8 RGB colormap table.
-        title: lines of the title strip (one line each, shrunk to fit).
-        captions: the three tiles' captions.
-        original_alpha: weight of the desaturated original in the overlays.
-        heatmap_alpha: weight of the heatmap.
-
-    Returns:
-        ``(len(title) * 22 + h, 3 * w, 3)`` uint8 RGB.
-    """
-    size = thumbnail.shape[:2]
-    gray = desaturate(thumbnail)
-    tiles = [thumbnail]
-    for values in (map_a, map_b):
-        heat = colorize(resize_map(values, size), lut)
-        tiles.append(blend(gray, heat, original_alpha, heatmap_alpha))
-    strip = np.concatenate(
-        [_caption(tile, _drawable(text)) for tile, text in zip(tiles, captions, strict=True)],
-        axis=1,
-    )
-    header = np.full((_TITLE_LINE * len(title), strip.shape[1], 3), 255, dtype=np.uint8)
-    for row, text in enumerate(title):
-        line = _drawable(text)
-        scale = _fit_text(line, strip.shape[1] - 12)
-        baseline = _TITLE_LINE * (row + 1) - 7
-        cv2.putText(header, line, (6, baseline), _FONT, scale, (0, 0, 0), 1, cv2.LINE_AA)
-    return np.concatenate([header, strip], axis=0)
-
-
-def _drawable(text: str) -> str:
-    """``text`` with each character OpenCV's Hershey fonts cannot draw replaced by ``?``."""
-    return "".join(char if " " <= char <= "~" else "?" for char in text)
-
-
-def _thumbnail(image: np.ndarray, height: int = PANEL_HEIGHT) -> np.ndarray:
-    """``image`` scaled to ``height`` rows, aspect kept."""
-    scale = height / image.shape[0]
-    width = max(1, round(image.shape[1] * scale))
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    return cv2.resize(image, (width, height), interpolation=interpolation)
-
-
-# --------------------------------------------------------------------------- the models
 
 
 def _load_model(
@@ -381,9 +295,6 @@ class _Side:
         return (
             f"{where}{encoder.backbone_name}, {mode} input, classes {', '.join(self.class_names)}"
         )
-
-
-# --------------------------------------------------------------------------- batches
 
 
 @dataclass
@@ -758,140 +669,6 @@ class ModelComparison:
             "layers": layers,
         }
         return record, jobs
-
-
-# --------------------------------------------------------------------------- report
-
-
-def layer_summary(values: Sequence[float | None]) -> dict[str, float] | None:
-    """``{"mean", "std", "min", "max"}`` of the finite ``values`` (population std).
-
-    ``None`` entries (pairs with a flat map) are skipped; ``None`` when nothing is left.
-    """
-    finite = [value for value in values if value is not None and math.isfinite(value)]
-    if not finite:
-        return None
-    return {
-        "mean": statistics.fmean(finite),
-        "std": statistics.pstdev(finite),
-        "min": min(finite),
-        "max": max(finite),
-    }
-
-
-def _strength(rho: float) -> str:
-    if rho >= 0.7:
-        return "strongly alike"
-    if rho >= 0.4:
-        return "moderately alike"
-    if rho >= 0.1:
-        return "weakly alike"
-    if rho > -0.1:
-        return "unrelated"
-    if rho > -0.4:
-        return "weakly opposed"
-    return "opposed (each looks where the other does not)"
-
-
-def build_report(records: Sequence[dict[str, Any]], comparison: ModelComparison) -> str:
-    """The text of ``comparison_report.txt`` for ``records`` of ``comparison``'s run."""
-    ok = [record for record in records if record.get("status") == "ok"]
-    failed = [record for record in records if record.get("status") != "ok"]
-    fraction = comparison.top_fraction
-    chance = fraction / (2 - fraction)
-    lines = [
-        "thermal-explain model comparison",
-        "=" * 32,
-        f"model A: {comparison.model_a.describe()}",
-        f"model B: {comparison.model_b.describe()}",
-        f"method: {comparison.method}; image size: {comparison.image_size}; "
-        f"top fraction: {fraction:g}",
-        "each model is explained for its own predicted class",
-        *(["model A and model B are the same file"] if comparison.same_file else []),
-        "",
-        f"images: {len(records)} ({len(ok)} compared, {len(failed)} failed)",
-    ]
-    if ok:
-        agreeing = sum(1 for record in ok if record["agree"])
-        lines.append(
-            f"prediction agreement: {agreeing}/{len(ok)} ({agreeing / len(ok):.1%}); "
-            f"{comparison.agreement_rule()}"
-        )
-    lines += ["", "per layer (over compared images): mean / std / min / max"]
-    width = max(len(name) for name in comparison.layer_names)
-    summaries: dict[str, tuple[dict[str, float] | None, dict[str, float] | None]] = {}
-    for pair in comparison.pairs:
-        rho = layer_summary([record["layers"][pair.name]["spearman"] for record in ok])
-        iou = layer_summary([record["layers"][pair.name]["top_iou"] for record in ok])
-        summaries[pair.name] = (rho, iou)
-        where = "" if pair.layer_a == pair.layer_b else f"  (A {pair.layer_a}, B {pair.layer_b})"
-        lines.append(
-            f"  {pair.name:<{width}}  Spearman {_stats(rho)}  top-IoU {_stats(iou)}{where}"
-        )
-    lines += ["", "reading:"]
-    lines += [f"  {sentence}" for sentence in _reading(ok, comparison, summaries, chance)]
-    if failed:
-        lines += ["", "failed images:"]
-        lines += [f"  {record['image_path']}: {record.get('error')}" for record in failed]
-    return "\n".join(lines) + "\n"
-
-
-def _reading(
-    ok: Sequence[dict[str, Any]],
-    comparison: ModelComparison,
-    summaries: dict[str, tuple[dict[str, float] | None, dict[str, float] | None]],
-    chance: float,
-) -> list[str]:
-    """Plain-language sentences about the per-layer numbers."""
-    if not ok:
-        return ["no image could be compared; see the failed images below"]
-    sentences = []
-    means = {name: rho["mean"] for name, (rho, _) in summaries.items() if rho is not None}
-    if len(means) > 1:
-        best = max(means, key=lambda name: means[name])
-        worst = min(means, key=lambda name: means[name])
-        if means[best] - means[worst] < 0.005:
-            sentences.append(
-                f"the maps agree equally at every layer (mean Spearman {means[best]:.2f})"
-            )
-        else:
-            sentences.append(
-                f"the models' maps agree most at {best} (mean Spearman {means[best]:.2f}) and "
-                f"least at {worst} ({means[worst]:.2f})"
-            )
-    for name, (rho, iou) in summaries.items():
-        if rho is None or iou is None:
-            continue
-        overlap = "above" if iou["mean"] > chance + 0.05 else "near or below"
-        sentences.append(
-            f"{name}: {_strength(rho['mean'])}; their top regions overlap {iou['mean']:.2f} "
-            f"on average, {overlap} the {chance:.2f} expected of unrelated maps"
-        )
-    last = comparison.pairs[-1].name
-    same = layer_summary([r["layers"][last]["spearman"] for r in ok if r["agree"]])
-    other = layer_summary([r["layers"][last]["spearman"] for r in ok if not r["agree"]])
-    if same is not None and other is not None:
-        sentences.append(
-            f"at {last}, mean Spearman is {same['mean']:.2f} where the predictions agree and "
-            f"{other['mean']:.2f} where they differ (there the maps explain different classes)"
-        )
-    flat = sum(record["layers"][name]["flat_map"] for record in ok for name in summaries)
-    if flat:
-        sentences.append(
-            f"{flat} map pair(s) had a flat map (no spatial contrast, e.g. a layer whose "
-            "output is 1x1 at this image size); they have no Spearman or IoU and are left "
-            "out of the statistics"
-        )
-    return sentences
-
-
-def _stats(summary: dict[str, float] | None) -> str:
-    if summary is None:
-        return "n/a"
-    return " / ".join(f"{summary[key]:6.3f}" for key in ("mean", "std", "min", "max"))
-
-
-# --------------------------------------------------------------------------- helpers
 
 
 def _check_fraction(value: object) -> None:

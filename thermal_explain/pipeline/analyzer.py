@@ -7,14 +7,14 @@ from pathlib import Path
 
 import torch
 
-from thermal_explain.data import find_images, mask_path_for
+from thermal_explain.data.files import find_images, mask_path_for
+from thermal_explain.data.images import DEFAULT_MEAN, DEFAULT_STD
 from thermal_explain.errors import ConfigurationError
-from thermal_explain.explain import Explainer
-from thermal_explain.images import DEFAULT_MEAN, DEFAULT_STD
-from thermal_explain.model import ThermalClassifier
+from thermal_explain.metrics.suite import MetricOptions
+from thermal_explain.modeling.classifier import ThermalClassifier
 from thermal_explain.output import ResultWriter
-from thermal_explain.quality import MetricOptions
-from thermal_explain.runner import RunSummary, run_analysis
+from thermal_explain.pipeline.explainer import Explainer
+from thermal_explain.pipeline.run import RunSummary, run_analysis
 
 
 class ThermalInterpretabilityAnalyzer:
@@ -48,7 +48,7 @@ class ThermalInterpretabilityAnalyzer:
         mask_dir: ``<stem>.png`` masks mirroring the image folder (localization metrics).
         metrics: quality metrics to add to each layer's record (``deletion``,
             ``insertion``, ``confidence``, ``localization``, ``sanity``, ``faithfulness``,
-            ``all``); see :mod:`thermal_explain.quality`.
+            ``all``); see :mod:`thermal_explain.metrics.suite`.
         fuse: add a ``fused`` map (every layer combined) to each record.
         metric_options: steps, perturbation and thresholds of the metrics.
         log_to_tensorboard: also log overlays and summary plots under

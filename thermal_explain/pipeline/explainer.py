@@ -10,7 +10,7 @@ from torch import nn
 
 from thermal_explain.cam import CAMEngine, CAMResult
 from thermal_explain.cam.statistics import statistics_at_sizes, statistics_records
-from thermal_explain.quality import MaskLookup, MetricOptions, QualityMetrics
+from thermal_explain.metrics.suite import MaskLookup, MetricOptions, QualityMetrics
 from thermal_explain.types import FUSED, Batch, ExplainedImage, FailedItem, LayerExplanation
 
 __all__ = ["FUSED", "ExplainedBatch", "Explainer"]
@@ -36,7 +36,7 @@ class Explainer:
         target: ``None`` for the predicted class, a class index or name for every image.
         asymmetry: whether inputs are 6-channel left/mirrored-right stacks.
         fuse: add a ``fused`` map (all layers combined) to every image.
-        metrics: quality metrics to compute (see :mod:`thermal_explain.quality`).
+        metrics: quality metrics to compute (see :mod:`thermal_explain.metrics.suite`).
         mask_lookup: image path -> mask file, for the localization metric.
         metric_options: settings of the metrics.
     """

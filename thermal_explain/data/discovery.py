@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from thermal_explain.images import IMAGE_SUFFIXES
+from thermal_explain.data.images import IMAGE_SUFFIXES
 
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt")
 SKIPPED_FOLDERS = frozenset({".venv", "venv", "__pycache__", "site-packages", "node_modules"})

@@ -1,300 +1,30 @@
-"""Finding images, labelling them from class folders, and batching them for the engine."""
+"""``ThermalDataModule``: labelled class folders for fit/validate, any images for predict."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-import cv2
 import lightning as L
-import numpy as np
-import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-from thermal_explain.errors import ConfigurationError, ThermalExplainError, shorten
-from thermal_explain.images import (
+from thermal_explain.data.dataset import ThermalImageDataset, collate, stratified_split
+from thermal_explain.data.files import (
+    PATTERN_HINT,
+    _relative,
+    find_images,
+    infer_class_names,
+    label_index,
+    mask_path_for,
+)
+from thermal_explain.data.images import (
     DEFAULT_MEAN,
     DEFAULT_STD,
     check_preprocessing,
-    read_image,
-    to_model_input,
 )
-from thermal_explain.types import Batch, FailedItem
-
-PATTERN_HINT = "e.g. '*/*.jpg' for class folders, '**/*.png' for any depth"
-
-
-def find_images(
-    image_dir: str | Path | None = None,
-    pattern: str = "*.jpg",
-    image_path: str | Path | None = None,
-) -> list[Path]:
-    """The image files to process, sorted.
-
-    Either one file (``image_path``) or every file under ``image_dir`` matching the glob
-    ``pattern`` (``*/*.jpg`` spans class folders, ``**`` any depth). Matching ignores
-    letter case (``*.jpg`` finds ``FACE.JPG``) and skips hidden files and folders (names
-    starting with ``.``).
-
-    Raises:
-        ConfigurationError: not exactly one of ``image_path``/``image_dir``, a missing
-            file or folder, a bad pattern, or a pattern that matches no files.
-    """
-    if (image_path is None) == (image_dir is None):
-        which = "both were given" if image_path is not None else "neither was given"
-        raise ConfigurationError(
-            f"pass exactly one of --image_path (one file) or --image_dir (a folder); {which}"
-        )
-    if image_path is not None:
-        path = Path(image_path)
-        if path.is_dir():
-            raise ConfigurationError(
-                f"image_path '{path}' is a folder; pass it with --image_dir (and --pattern)"
-            )
-        if not path.is_file():
-            raise ConfigurationError(
-                f"image_path '{path}' does not exist; pass an existing image file with --image_path"
-            )
-        return [path]
-    root = Path(image_dir)
-    if not root.exists():
-        raise ConfigurationError(
-            f"image_dir '{root}' does not exist; pass an existing folder with --image_dir"
-        )
-    if not root.is_dir():
-        raise ConfigurationError(
-            f"image_dir '{root}' is a file, not a folder; pass it with --image_path instead"
-        )
-    if not isinstance(pattern, str) or not pattern.strip():
-        raise ConfigurationError(f"pattern must be a non-empty glob; {PATTERN_HINT}")
-    try:
-        matches = root.glob(_case_insensitive(pattern))
-        paths = sorted(path for path in matches if path.is_file() and not _is_hidden(path, root))
-    except (NotImplementedError, ValueError) as error:
-        raise ConfigurationError(
-            f"pattern '{pattern}' is not a relative glob ({error}); {PATTERN_HINT}"
-        ) from error
-    if not paths:
-        raise ConfigurationError(
-            f"pattern '{pattern}' matched no files in '{root}'; check --pattern ({PATTERN_HINT})"
-        )
-    return paths
-
-
-def infer_class_names(paths: Sequence[str | Path], root: str | Path) -> list[str] | None:
-    """Sorted first-level sub-folder names of ``root`` holding the images.
-
-    Returns ``None`` unless every image lies inside a sub-folder of ``root`` (an image
-    directly in ``root``, or outside it, has no class folder).
-    """
-    names: set[str] = set()
-    for path in paths:
-        relative = _relative(path, root)
-        if relative is None or len(relative.parts) < 2:
-            return None
-        names.add(relative.parts[0])
-    return sorted(names) or None
-
-
-def label_index(path: str | Path, root: str | Path, class_names: Sequence[str] | None) -> int:
-    """Class index of an image from its folders, ``-1`` when unknown.
-
-    The image's first-level sub-folder of ``root`` decides; failing that (e.g. ``root``
-    is itself one class folder such as ``data/icas``) the nearest parent folder whose
-    name matches a class name. Names match exactly first, then ignoring case.
-    """
-    if not class_names:
-        return -1
-    exact = {name: index for index, name in reversed(list(enumerate(class_names)))}
-    folded = {name.casefold(): index for index, name in reversed(list(enumerate(class_names)))}
-
-    def match(folder: str) -> int:
-        if folder in exact:
-            return exact[folder]
-        return folded.get(folder.casefold(), -1)
-
-    relative = _relative(path, root)
-    if relative is not None and len(relative.parts) >= 2:
-        index = match(relative.parts[0])
-        if index >= 0:
-            return index
-    for parent in Path(os.path.abspath(path)).parents:
-        index = match(parent.name)
-        if index >= 0:
-            return index
-    return -1
-
-
-def mask_path_for(
-    image_path: str | Path, image_dir: str | Path | None, mask_dir: str | Path
-) -> Path:
-    """The mask of an image: ``mask_dir`` mirrors ``image_dir``, with ``<stem>.png``.
-
-    ``image_dir/icas/p1.jpg`` -> ``mask_dir/icas/p1.png``; an image outside ``image_dir``
-    (or without one) maps to ``mask_dir/<stem>.png``.
-    """
-    image_path = Path(image_path)
-    relative = None if image_dir is None else _relative(image_path, image_dir)
-    folder = relative.parent if relative is not None else Path()
-    return Path(mask_dir) / folder / f"{image_path.stem}.png"
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One readable image, preprocessed.
-
-    Attributes:
-        image: ``(C, S, W)`` float32 model input.
-        label: class index, ``-1`` when unknown.
-        index: position in the dataset.
-        path: source file.
-        original_size: ``(height, width)`` of the file as read.
-    """
-
-    image: torch.Tensor
-    label: int
-    index: int
-    path: str
-    original_size: tuple[int, int]
-
-
-class ThermalImageDataset(Dataset):
-    """Images read from files, preprocessed for the model; bad files become FailedItems.
-
-    ``__getitem__`` returns a :class:`Sample`, or a :class:`FailedItem` for a file that
-    cannot be read (it never raises for a bad file). With ``flip_probability`` each
-    image is mirrored left-right with that probability (training augmentation; in
-    asymmetry mode this swaps the two halves).
-    """
-
-    def __init__(
-        self,
-        paths: Sequence[str | Path],
-        labels: Sequence[int] | None = None,
-        image_size: int = 224,
-        mean: Sequence[float] = DEFAULT_MEAN,
-        std: Sequence[float] = DEFAULT_STD,
-        use_asymmetry: bool = False,
-        class_names: Sequence[str] | None = None,
-        flip_probability: float = 0.0,
-    ) -> None:
-        check_preprocessing(image_size, mean, std, use_asymmetry)
-        if not 0.0 <= flip_probability <= 1.0:
-            raise ConfigurationError(f"flip_probability must be in 0..1, got {flip_probability!r}")
-        self.paths = [Path(path) for path in paths]
-        self.labels = [-1] * len(self.paths) if labels is None else [int(x) for x in labels]
-        if len(self.labels) != len(self.paths):
-            raise ConfigurationError(
-                f"labels has {len(self.labels)} entries for {len(self.paths)} paths; "
-                "pass one label per path"
-            )
-        self.image_size = image_size
-        self.mean = tuple(float(x) for x in mean)
-        self.std = tuple(float(x) for x in std)
-        self.use_asymmetry = use_asymmetry
-        self.class_names = None if class_names is None else list(class_names)
-        self.flip_probability = float(flip_probability)
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        """``(C, S, W)`` of every sample: ``(3, S, S)`` or ``(6, S, S // 2)``."""
-        size = self.image_size
-        return (6, size, size // 2) if self.use_asymmetry else (3, size, size)
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, index: int) -> Sample | FailedItem:
-        path = self.paths[index]
-        label = self.labels[index]
-        try:
-            image = read_image(path)
-            if self.flip_probability and float(torch.rand(())) < self.flip_probability:
-                image = np.ascontiguousarray(image[:, ::-1])
-            tensor = to_model_input(image, self.image_size, self.mean, self.std, self.use_asymmetry)
-        except (ThermalExplainError, OSError, ValueError, cv2.error) as error:
-            return FailedItem(str(path), _one_line(error), self._label_name(label))
-        height, width = image.shape[:2]
-        return Sample(tensor, label, index, str(path), (height, width))
-
-    def _label_name(self, label: int) -> str | None:
-        if self.class_names is None or not 0 <= label < len(self.class_names):
-            return None
-        return self.class_names[label]
-
-
-def collate(
-    samples: Sequence[Sample | FailedItem], input_shape: tuple[int, int, int] | None = None
-) -> Batch:
-    """Stack readable samples into a :class:`Batch`; failed ones go to ``batch.failed``.
-
-    With no readable sample, ``images`` is ``(0, *input_shape)`` (``(0, 3, 0, 0)`` when
-    ``input_shape`` is not given).
-    """
-    readable = [sample for sample in samples if isinstance(sample, Sample)]
-    failed = [sample for sample in samples if isinstance(sample, FailedItem)]
-    if readable:
-        images = torch.stack([sample.image for sample in readable])
-    else:
-        images = torch.zeros((0, *(input_shape or (3, 0, 0))), dtype=torch.float32)
-    return Batch(
-        images=images,
-        labels=torch.tensor([sample.label for sample in readable], dtype=torch.long),
-        indices=torch.tensor([sample.index for sample in readable], dtype=torch.long),
-        paths=[sample.path for sample in readable],
-        original_sizes=[sample.original_size for sample in readable],
-        failed=failed,
-    )
-
-
-def class_balanced_indices(labels: Sequence[int], n: int, seed: int) -> list[int]:
-    """Pick up to ``n`` indices taking classes in turn (seeded shuffle within each class).
-
-    The order is the round-robin order, so any prefix is balanced too; the same
-    arguments always give the same list.
-    """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ConfigurationError(f"n must be a non-negative integer, got {n!r}")
-    rng = np.random.default_rng(seed)
-    groups = []
-    for label in sorted(set(labels)):
-        members = [index for index, value in enumerate(labels) if value == label]
-        groups.append([members[i] for i in rng.permutation(len(members))])
-    chosen: list[int] = []
-    position = 0
-    while len(chosen) < n and any(position < len(group) for group in groups):
-        for group in groups:
-            if position < len(group) and len(chosen) < n:
-                chosen.append(group[position])
-        position += 1
-    return chosen
-
-
-def stratified_split(
-    labels: Sequence[int], val_fraction: float, seed: int
-) -> tuple[list[int], list[int]]:
-    """Seeded per-class split into sorted ``(train, val)`` index lists.
-
-    Each class gives ``round(val_fraction * size)`` images to validation, at least one
-    and never all of them when it has two or more images and ``val_fraction > 0``.
-    """
-    rng = np.random.default_rng(seed)
-    train: list[int] = []
-    val: list[int] = []
-    for label in sorted(set(labels)):
-        members = [index for index, value in enumerate(labels) if value == label]
-        shuffled = [members[i] for i in rng.permutation(len(members))]
-        count = round(val_fraction * len(shuffled))
-        if val_fraction > 0 and len(shuffled) >= 2:
-            count = min(max(count, 1), len(shuffled) - 1)
-        elif len(shuffled) < 2:
-            count = 0
-        val.extend(shuffled[:count])
-        train.extend(shuffled[count:])
-    return sorted(train), sorted(val)
+from thermal_explain.errors import ConfigurationError, shorten
 
 
 class ThermalDataModule(L.LightningDataModule):
@@ -589,53 +319,6 @@ class ThermalDataModule(L.LightningDataModule):
         if dataset is None:
             raise RuntimeError(f"the data module has no {stage} data yet; call setup({stage!r})")
         return dataset
-
-
-def _case_insensitive(pattern: str) -> str:
-    """Rewrite a glob so letters outside ``[...]`` match either case (``a`` -> ``[aA]``)."""
-    out: list[str] = []
-    position = 0
-    while position < len(pattern):
-        char = pattern[position]
-        if char == "[":
-            start = position + 1
-            start += pattern.startswith("!", start)
-            start += pattern.startswith("]", start)
-            close = pattern.find("]", start)
-            if close < 0:
-                out.append("[[]")
-                position += 1
-                continue
-            out.append(pattern[position : close + 1])
-            position = close + 1
-            continue
-        lower, upper = char.lower(), char.upper()
-        out.append(f"[{lower}{upper}]" if lower != upper and len(upper) == 1 else char)
-        position += 1
-    return "".join(out)
-
-
-def _is_hidden(path: Path, root: Path) -> bool:
-    relative = _relative(path, root)
-    parts = relative.parts if relative is not None else (path.name,)
-    return any(part.startswith(".") for part in parts)
-
-
-def _relative(path: str | Path, root: str | Path) -> Path | None:
-    """``path`` relative to ``root`` (lexically, then as absolute paths), else ``None``."""
-    try:
-        return Path(path).relative_to(root)
-    except ValueError:
-        pass
-    try:
-        return Path(os.path.abspath(path)).relative_to(os.path.abspath(root))
-    except ValueError:
-        return None
-
-
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return text or type(error).__name__
 
 
 def _check_int(name: str, value: object, minimum: int | None) -> None:

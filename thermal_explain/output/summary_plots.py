@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from matplotlib.figure import Figure
 
-from thermal_explain import plots
+from thermal_explain.output import plots
 
 PLOTS_DIR = "plots"
 MEAN_MAP_SIZE = 64

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from thermal_explain.errors import CheckpointError, ConfigurationError, shorten
-from thermal_explain.model import BACKBONES, ThermalEncoder
+from thermal_explain.modeling.encoder import BACKBONES, ThermalEncoder
 
 log = logging.getLogger(__name__)
 

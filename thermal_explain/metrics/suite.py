@@ -34,8 +34,8 @@ from torch import nn
 
 from thermal_explain.cam import CAMEngine, CAMResult, fuse_maps
 from thermal_explain.cam.asymmetry import fold_to_half_width
+from thermal_explain.data.images import read_mask
 from thermal_explain.errors import ConfigurationError, ThermalExplainError
-from thermal_explain.images import read_mask
 from thermal_explain.metrics import (
     cascading_randomization,
     confidence_change,

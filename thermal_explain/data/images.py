@@ -106,7 +106,7 @@ def to_model_input(
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ConfigurationError(
             f"image must be (H, W, 3) uint8 RGB, got {image.dtype} of shape {image.shape}; "
-            "read it with thermal_explain.images.read_image"
+            "read it with thermal_explain.data.images.read_image"
         )
     height, width = image.shape[:2]
     shrinking = image_size * image_size < height * width

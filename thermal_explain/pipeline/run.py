@@ -11,11 +11,12 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from thermal_explain.data import ThermalImageDataset, collate, label_index
-from thermal_explain.explain import Explainer
+from thermal_explain.data.dataset import ThermalImageDataset, collate
+from thermal_explain.data.files import label_index
 from thermal_explain.output import ResultWriter
-from thermal_explain.progress import Progress
-from thermal_explain.summary_plots import write_summary_plots
+from thermal_explain.output.summary_plots import write_summary_plots
+from thermal_explain.pipeline.explainer import Explainer
+from thermal_explain.pipeline.progress import Progress
 
 
 @dataclass

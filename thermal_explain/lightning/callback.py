@@ -12,13 +12,13 @@ from lightning.pytorch.utilities import rank_zero_info
 from typing_extensions import override
 
 from thermal_explain.cam import get_method
-from thermal_explain.data import class_balanced_indices, collate
+from thermal_explain.data.dataset import class_balanced_indices, collate
 from thermal_explain.errors import ConfigurationError
-from thermal_explain.explain import ExplainedBatch, Explainer
+from thermal_explain.metrics.suite import MetricOptions, parse_metrics
 from thermal_explain.output import ResultWriter, finalize_results, get_colormap
-from thermal_explain.panels import probe_panel
-from thermal_explain.quality import MetricOptions, parse_metrics
-from thermal_explain.summary_plots import write_summary_plots
+from thermal_explain.output.panels import probe_panel
+from thermal_explain.output.summary_plots import write_summary_plots
+from thermal_explain.pipeline.explainer import ExplainedBatch, Explainer
 
 
 class GradCAMCallback(Callback):
@@ -50,7 +50,7 @@ class GradCAMCallback(Callback):
         probe_seed: seed of the probe-set choice.
         metrics: quality metrics for predict (``deletion``, ``insertion``, ``confidence``,
             ``localization`` (needs the data's ``mask_dir``), ``sanity``, ``faithfulness``,
-            ``all``); see :mod:`thermal_explain.quality`.
+            ``all``); see :mod:`thermal_explain.metrics.suite`.
         metric_steps: deletion/insertion steps.
         fuse: add a ``fused`` map (every layer combined) to each predict record.
     """

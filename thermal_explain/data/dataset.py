@@ -1,0 +1,182 @@
+"""Images read from files and preprocessed for the model, batched into ``Batch``es."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from thermal_explain.data.images import (
+    DEFAULT_MEAN,
+    DEFAULT_STD,
+    check_preprocessing,
+    read_image,
+    to_model_input,
+)
+from thermal_explain.errors import ConfigurationError, ThermalExplainError
+from thermal_explain.types import Batch, FailedItem
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One readable image, preprocessed.
+
+    Attributes:
+        image: ``(C, S, W)`` float32 model input.
+        label: class index, ``-1`` when unknown.
+        index: position in the dataset.
+        path: source file.
+        original_size: ``(height, width)`` of the file as read.
+    """
+
+    image: torch.Tensor
+    label: int
+    index: int
+    path: str
+    original_size: tuple[int, int]
+
+
+class ThermalImageDataset(Dataset):
+    """Images read from files, preprocessed for the model; bad files become FailedItems.
+
+    ``__getitem__`` returns a :class:`Sample`, or a :class:`FailedItem` for a file that
+    cannot be read (it never raises for a bad file). With ``flip_probability`` each
+    image is mirrored left-right with that probability (training augmentation; in
+    asymmetry mode this swaps the two halves).
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[str | Path],
+        labels: Sequence[int] | None = None,
+        image_size: int = 224,
+        mean: Sequence[float] = DEFAULT_MEAN,
+        std: Sequence[float] = DEFAULT_STD,
+        use_asymmetry: bool = False,
+        class_names: Sequence[str] | None = None,
+        flip_probability: float = 0.0,
+    ) -> None:
+        check_preprocessing(image_size, mean, std, use_asymmetry)
+        if not 0.0 <= flip_probability <= 1.0:
+            raise ConfigurationError(f"flip_probability must be in 0..1, got {flip_probability!r}")
+        self.paths = [Path(path) for path in paths]
+        self.labels = [-1] * len(self.paths) if labels is None else [int(x) for x in labels]
+        if len(self.labels) != len(self.paths):
+            raise ConfigurationError(
+                f"labels has {len(self.labels)} entries for {len(self.paths)} paths; "
+                "pass one label per path"
+            )
+        self.image_size = image_size
+        self.mean = tuple(float(x) for x in mean)
+        self.std = tuple(float(x) for x in std)
+        self.use_asymmetry = use_asymmetry
+        self.class_names = None if class_names is None else list(class_names)
+        self.flip_probability = float(flip_probability)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """``(C, S, W)`` of every sample: ``(3, S, S)`` or ``(6, S, S // 2)``."""
+        size = self.image_size
+        return (6, size, size // 2) if self.use_asymmetry else (3, size, size)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> Sample | FailedItem:
+        path = self.paths[index]
+        label = self.labels[index]
+        try:
+            image = read_image(path)
+            if self.flip_probability and float(torch.rand(())) < self.flip_probability:
+                image = np.ascontiguousarray(image[:, ::-1])
+            tensor = to_model_input(image, self.image_size, self.mean, self.std, self.use_asymmetry)
+        except (ThermalExplainError, OSError, ValueError, cv2.error) as error:
+            return FailedItem(str(path), _one_line(error), self._label_name(label))
+        height, width = image.shape[:2]
+        return Sample(tensor, label, index, str(path), (height, width))
+
+    def _label_name(self, label: int) -> str | None:
+        if self.class_names is None or not 0 <= label < len(self.class_names):
+            return None
+        return self.class_names[label]
+
+
+def collate(
+    samples: Sequence[Sample | FailedItem], input_shape: tuple[int, int, int] | None = None
+) -> Batch:
+    """Stack readable samples into a :class:`Batch`; failed ones go to ``batch.failed``.
+
+    With no readable sample, ``images`` is ``(0, *input_shape)`` (``(0, 3, 0, 0)`` when
+    ``input_shape`` is not given).
+    """
+    readable = [sample for sample in samples if isinstance(sample, Sample)]
+    failed = [sample for sample in samples if isinstance(sample, FailedItem)]
+    if readable:
+        images = torch.stack([sample.image for sample in readable])
+    else:
+        images = torch.zeros((0, *(input_shape or (3, 0, 0))), dtype=torch.float32)
+    return Batch(
+        images=images,
+        labels=torch.tensor([sample.label for sample in readable], dtype=torch.long),
+        indices=torch.tensor([sample.index for sample in readable], dtype=torch.long),
+        paths=[sample.path for sample in readable],
+        original_sizes=[sample.original_size for sample in readable],
+        failed=failed,
+    )
+
+
+def class_balanced_indices(labels: Sequence[int], n: int, seed: int) -> list[int]:
+    """Pick up to ``n`` indices taking classes in turn (seeded shuffle within each class).
+
+    The order is the round-robin order, so any prefix is balanced too; the same
+    arguments always give the same list.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ConfigurationError(f"n must be a non-negative integer, got {n!r}")
+    rng = np.random.default_rng(seed)
+    groups = []
+    for label in sorted(set(labels)):
+        members = [index for index, value in enumerate(labels) if value == label]
+        groups.append([members[i] for i in rng.permutation(len(members))])
+    chosen: list[int] = []
+    position = 0
+    while len(chosen) < n and any(position < len(group) for group in groups):
+        for group in groups:
+            if position < len(group) and len(chosen) < n:
+                chosen.append(group[position])
+        position += 1
+    return chosen
+
+
+def stratified_split(
+    labels: Sequence[int], val_fraction: float, seed: int
+) -> tuple[list[int], list[int]]:
+    """Seeded per-class split into sorted ``(train, val)`` index lists.
+
+    Each class gives ``round(val_fraction * size)`` images to validation, at least one
+    and never all of them when it has two or more images and ``val_fraction > 0``.
+    """
+    rng = np.random.default_rng(seed)
+    train: list[int] = []
+    val: list[int] = []
+    for label in sorted(set(labels)):
+        members = [index for index, value in enumerate(labels) if value == label]
+        shuffled = [members[i] for i in rng.permutation(len(members))]
+        count = round(val_fraction * len(shuffled))
+        if val_fraction > 0 and len(shuffled) >= 2:
+            count = min(max(count, 1), len(shuffled) - 1)
+        elif len(shuffled) < 2:
+            count = 0
+        val.extend(shuffled[:count])
+        train.extend(shuffled[count:])
+    return sorted(train), sorted(val)
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text or type(error).__name__

@@ -1,0 +1,1 @@
+"""Lightning integration: ``GradCAMCallback`` for validation probes and predict outputs."""
