@@ -178,7 +178,8 @@ def prepare_engine(fixture: Fixture, paths: list[Path]) -> Callable[[], int]:
     import torch
 
     from thermal_explain.cam import CAMEngine
-    from thermal_explain.data.images import read_image, to_model_input
+    from thermal_explain.data.images import read_image
+    from thermal_explain.data.preprocessing import to_model_input
     from thermal_explain.modeling.classifier import ThermalClassifier
 
     model = ThermalClassifier(model_path=str(fixture.checkpoint)).eval().to(fixture.device)

@@ -10,21 +10,18 @@ import numpy as np
 import pytest
 import torch
 
+from thermal_explain.cam import flat_maps
 from thermal_explain.cli.main import main
+from thermal_explain.data.images import read_image
 from thermal_explain.errors import ConfigurationError
+from thermal_explain.metrics.similarity import compare_maps, to_common_grid
 from thermal_explain.modeling.classifier import ThermalClassifier
 from thermal_explain.modeling.encoder import ThermalEncoder
 from thermal_explain.output.colormaps import get_colormap
-from thermal_explain.output.comparison_panels import PANEL_HEIGHT, comparison_panel
 from thermal_explain.output.comparison_report import layer_summary
-from thermal_explain.pipeline.comparison import (
-    LayerPair,
-    ModelComparison,
-    compare_maps,
-    flat_maps,
-    pair_layers,
-    to_common_grid,
-)
+from thermal_explain.output.panels import PANEL_HEIGHT, comparison_panel
+from thermal_explain.pipeline.comparison import ModelComparison
+from thermal_explain.pipeline.layer_pairs import LayerPair, pair_layers
 
 R18_LAYERS = [f"backbone.layer{stage}.1.conv2" for stage in range(1, 5)]
 
@@ -178,7 +175,7 @@ def test_missing_model_is_one_line_and_exit_status_2(
 @pytest.mark.parametrize(
     ("flag", "value", "expected"),
     [
-        ("--top_fraction", "1.5", "--top_fraction"),
+        ("--top_fraction", "1.5", "`top_fraction`"),
         ("--layers", "backbone.layer9.conv", "--layers"),
         ("--colormap", "no_such_map", "colormap"),
     ],
@@ -231,11 +228,12 @@ def test_rgb_and_deeper_asymmetry_models_are_compared_on_the_full_face(image_dir
     comparison = ModelComparison(rgb, mirrored, image_size=64, device="cpu")
     assert comparison.layer_names == [f"backbone.layer{k}" for k in range(1, 5)]
     assert (comparison.model_a.asymmetry, comparison.model_b.asymmetry) == (False, True)
-    loaded = comparison._load(str(image_dir / "face_0.png"))
-    assert not isinstance(loaded, str)
-    assert loaded.input_a.shape == (3, 64, 64)
-    assert loaded.input_b.shape == (6, 64, 32)
-    result = comparison.compare_batch(loaded.input_a[None], loaded.input_b[None], [(48, 64)])
+    image = read_image(image_dir / "face_0.png")
+    input_a = comparison.model_a.preprocessing(image)
+    input_b = comparison.model_b.preprocessing(image)
+    assert input_a.shape == (3, 64, 64)
+    assert input_b.shape == (6, 64, 32)
+    result = comparison.compare_batch(input_a[None], input_b[None], [(48, 64)])
     maps_b = result.maps_b["backbone.layer2"]
     assert result.maps_a["backbone.layer2"].shape == maps_b.shape == (1, 64, 64)
     assert torch.equal(maps_b, maps_b.flip(-1))

@@ -349,14 +349,14 @@ def test_module_loader_settings_and_mask_path(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"image_size": 0}, "image_size must be a positive integer"),
-        ({"image_size": 33, "use_asymmetry": True}, "image_size must be even"),
-        ({"batch_size": 0}, "batch_size must be at least 1"),
-        ({"num_workers": -1}, "num_workers must be at least 0"),
-        ({"val_fraction": 1.0}, r"val_fraction must be in \[0, 1\)"),
-        ({"mean": [0.5]}, "mean must have three values"),
-        ({"pattern": ""}, "pattern must be a non-empty glob"),
-        ({"class_names": ["a", "a"]}, "class_names must be unique"),
+        ({"image_size": 0}, "`image_size` to be an integer >= 1"),
+        ({"image_size": 33, "use_asymmetry": True}, "`image_size` to be even"),
+        ({"batch_size": 0}, "`batch_size` to be an integer >= 1"),
+        ({"num_workers": -1}, "`num_workers` to be an integer >= 0"),
+        ({"val_fraction": 1.0}, r"`val_fraction` to be a number in \[0, 1\)"),
+        ({"mean": [0.5]}, "`mean` to be three numbers"),
+        ({"pattern": ""}, "`pattern` to be a non-empty glob"),
+        ({"class_names": ["a", "a"]}, "`class_names` to be a list of unique names"),
         ({"image_path": "a.jpg", "image_dir": "d"}, "either image_path .* not both"),
     ],
 )

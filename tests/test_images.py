@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from thermal_explain.data.images import (
+from thermal_explain.data.images import read_image, read_mask
+from thermal_explain.data.preprocessing import (
     DEFAULT_MEAN,
     DEFAULT_STD,
-    read_image,
-    read_mask,
     split_asymmetry,
     to_model_input,
 )
@@ -175,13 +174,13 @@ def test_to_model_input_asymmetry_mode() -> None:
 
 def test_to_model_input_rejects_bad_arguments() -> None:
     image = np.zeros((8, 8, 3), dtype=np.uint8)
-    with pytest.raises(ConfigurationError, match="image_size must be even"):
+    with pytest.raises(ConfigurationError, match="`image_size` to be even"):
         to_model_input(image, 33, DEFAULT_MEAN, DEFAULT_STD, use_asymmetry=True)
-    with pytest.raises(ConfigurationError, match="image_size must be a positive"):
+    with pytest.raises(ConfigurationError, match="`image_size` to be an integer >= 1"):
         to_model_input(image, 0, DEFAULT_MEAN, DEFAULT_STD, use_asymmetry=False)
-    with pytest.raises(ConfigurationError, match="mean must have three"):
+    with pytest.raises(ConfigurationError, match="`mean` to be three numbers"):
         to_model_input(image, 8, (0.5, 0.5), DEFAULT_STD, use_asymmetry=False)
-    with pytest.raises(ConfigurationError, match="std values must be positive"):
+    with pytest.raises(ConfigurationError, match="`std` to be three positive"):
         to_model_input(image, 8, DEFAULT_MEAN, (1.0, 0.0, 1.0), use_asymmetry=False)
     with pytest.raises(ConfigurationError, match="uint8 RGB"):
         to_model_input(np.zeros((8, 8), np.uint8), 8, DEFAULT_MEAN, DEFAULT_STD, False)

@@ -324,12 +324,16 @@ def test_unsafe_names_are_written_inside_output_dir(tmp_path: Path) -> None:
 def test_output_dir_that_cannot_be_created(tmp_path: Path) -> None:
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
-    for target in (blocker, blocker / "out"):
-        with pytest.raises(ThermalExplainError) as caught:
-            _writer(target)
-        assert str(caught.value) == (
-            f"output_dir '{target}' is not writable; choose another --output_dir"
-        )
+    with pytest.raises(ThermalExplainError) as caught:
+        _writer(blocker)
+    assert str(caught.value) == (
+        f"output_dir '{blocker}' is a file, not a folder; choose a folder with --output_dir"
+    )
+    with pytest.raises(ThermalExplainError) as caught:
+        _writer(blocker / "out")
+    assert str(caught.value) == (
+        f"output_dir '{blocker / 'out'}' is not writable; choose another --output_dir"
+    )
 
 
 def test_read_only_output_dir(tmp_path: Path) -> None:

@@ -197,6 +197,27 @@ FLAT_TOLERANCE = 1e-5
 """Relative span below which a map is constant (float32 rounding is about 1e-7)."""
 
 
+def flat_maps(maps: torch.Tensor) -> torch.Tensor:
+    """Which maps carry no spatial ranking: their span is within rounding of their magnitude.
+
+    A layer whose output is 1x1 (or a CAM that is 0 everywhere) gives a constant map, up to
+    float rounding from upsampling; stretching that rounding would draw structure that is
+    not there.
+
+    Args:
+        maps: ``(..., H, W)`` unnormalized maps.
+
+    Returns:
+        ``(...)`` bool.
+    """
+    flat = maps.detach().float().flatten(-2)
+    return _is_flat(flat.amin(-1), flat.amax(-1))
+
+
+def _is_flat(low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    return (high - low) <= FLAT_TOLERANCE * torch.maximum(high.abs(), low.abs())
+
+
 def normalize_maps(maps: torch.Tensor) -> torch.Tensor:
     r"""Min-max normalize each map to 0..1: :math:`(L - \min L) / (\max L - \min L)`.
 
@@ -204,17 +225,14 @@ def normalize_maps(maps: torch.Tensor) -> torch.Tensor:
         maps: ``(..., H, W)`` maps.
 
     Returns:
-        ``(..., H, W)`` maps in 0..1; a constant map becomes zeros (never NaN). A map whose
-        span is within float rounding of its magnitude (e.g. a 1x1 layer output upsampled
-        bilinearly) counts as constant: stretching rounding noise would draw structure
-        that is not there.
+        ``(..., H, W)`` maps in 0..1; a flat map (:func:`flat_maps`, e.g. a 1x1 layer output
+        upsampled bilinearly, or a constant) becomes zeros (never NaN).
     """
     flat = maps.flatten(-2)
     low = flat.amin(-1, keepdim=True)
     high = flat.amax(-1, keepdim=True)
     span = high - low
-    flat_map = span <= FLAT_TOLERANCE * torch.maximum(high.abs(), low.abs())
-    live = (span > 0) & ~flat_map
+    live = (span > 0) & ~_is_flat(low, high)
     normalized = (flat - low).div_(torch.where(live, span, 1))
     return normalized.masked_fill_(~live, 0.0).reshape(maps.shape)
 

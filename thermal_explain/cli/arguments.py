@@ -1,10 +1,13 @@
-"""argparse that reports usage errors on one line (status 2) instead of usage + traceback."""
+"""Command-line building blocks: one-line usage errors, shared flags, flags from dataclasses."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import NoReturn
+import types
+import typing
+from dataclasses import MISSING, fields
+from typing import Any, NoReturn
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -28,5 +31,66 @@ def add_image_source(parser: argparse.ArgumentParser, purpose: str) -> None:
     parser.add_argument(
         "--pattern",
         default="*.jpg",
-        help="glob under --image_dir: *.jpg, */*.jpg (class folders), **/*.png",
+        help="glob under --image_dir: *.jpg, */*.jpg (class folders), **/*.png "
+        "(default: %(default)s)",
     )
+
+
+def add_dataclass_options(parser: argparse.ArgumentParser, cls: type) -> None:
+    """One flag per field of the dataclass ``cls``, with its help text and default.
+
+    A ``bool`` field that defaults to ``False`` is a switch (``--overwrite``); one that
+    defaults to ``True`` is switched off by the flag named in its metadata
+    (``--no_figures``). Tuple fields take one or more values; ``int | str`` fields read a
+    number when they can (``--target 1`` or ``--target icas``).
+    """
+    hints = typing.get_type_hints(cls)
+    for item in fields(cls):
+        kind = hints[item.name]
+        default = None if item.default is MISSING else item.default
+        text = item.metadata.get("help", "")
+        if kind is bool:
+            if default:
+                parser.add_argument(
+                    f"--{item.metadata['flag']}",
+                    dest=item.name,
+                    action="store_false",
+                    help=text,
+                )
+            else:
+                parser.add_argument(f"--{item.name}", action="store_true", help=text)
+            continue
+        options: dict[str, Any] = {"default": default, "help": _with_default(text, default)}
+        members = _members(kind)
+        if tuple in {typing.get_origin(member) or member for member in members}:
+            options["nargs"] = "+"
+        elif {int, str} <= set(members):
+            options["type"] = _int_or_text
+        elif int in members:
+            options["type"] = int
+        elif float in members:
+            options["type"] = float
+        if "choices" in item.metadata:
+            options["choices"] = item.metadata["choices"]
+        parser.add_argument(f"--{item.name}", **options)
+
+
+def dataclass_values(args: argparse.Namespace, cls: type) -> dict[str, Any]:
+    """The parsed values of the fields of ``cls`` (see :func:`add_dataclass_options`)."""
+    return {item.name: getattr(args, item.name) for item in fields(cls)}
+
+
+def _members(kind: Any) -> tuple[Any, ...]:
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        return tuple(member for member in typing.get_args(kind) if member is not type(None))
+    return (kind,)
+
+
+def _with_default(text: str, default: object) -> str:
+    if default is None or default == ():
+        return text
+    return f"{text} (default: {default})"
+
+
+def _int_or_text(value: str) -> int | str:
+    return int(value) if value.lstrip("-").isdigit() else value

@@ -6,10 +6,8 @@ import argparse
 import sys
 
 from thermal_explain.cli.arguments import OneLineParser, add_image_source
-from thermal_explain.data.files import find_images
-from thermal_explain.errors import ConfigurationError
-from thermal_explain.output.colormaps import get_colormap
-from thermal_explain.pipeline.comparison import DEFAULT_OUTPUT_DIR, ModelComparison
+
+DEFAULT_OUTPUT_DIR = "model_comparison"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,7 +22,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model_a", required=True, help="first model (.pth or .ckpt)")
     parser.add_argument("--model_b", required=True, help="second model (.pth or .ckpt)")
     add_image_source(parser, "compare on")
-    parser.add_argument("--output_dir", default=DEFAULT_OUTPUT_DIR)
+    parser.add_argument(
+        "--output_dir",
+        default=DEFAULT_OUTPUT_DIR,
+        help="folder of every output (default: %(default)s)",
+    )
     parser.add_argument(
         "--layers",
         nargs="+",
@@ -35,16 +37,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--method", default="gradcam", help="gradcam, gradcam++, xgradcam, layercam or hirescam"
     )
-    parser.add_argument("--image_size", type=int, default=224)
-    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument(
+        "--image_size", type=int, default=224, help="side of the model input (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--batch_size", type=int, default=16, help="images per engine call (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--num_workers", type=int, default=0, help="image-decoding processes (default: 0)"
+    )
     parser.add_argument(
         "--top_fraction",
         type=float,
         default=0.2,
-        help="share of the hottest pixels whose overlap (IoU) is measured, in (0, 1]",
+        help="share of the hottest pixels whose overlap (IoU) is measured, in (0, 1] "
+        "(default: %(default)s)",
     )
-    parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda if available)")
-    parser.add_argument("--colormap", default="jet", help="any OpenCV or matplotlib colormap")
+    parser.add_argument(
+        "--device", default=None, help="cpu, cuda or cuda:N (default: a GPU if any)"
+    )
+    parser.add_argument(
+        "--colormap", default="jet", help="any OpenCV or matplotlib colormap (default: jet)"
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="start over instead of resuming --output_dir"
+    )
     parser.add_argument(
         "--allow_pickle",
         action="store_true",
@@ -57,9 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     """Run the comparison; 0 when every image worked, 1 when some failed (recorded)."""
     args = build_parser().parse_args(argv)
-    if args.batch_size < 1:
-        raise ConfigurationError(f"--batch_size must be >= 1 but got {args.batch_size}")
-    paths = find_images(args.image_dir, args.pattern, args.image_path)
+    from thermal_explain.data.files import find_images
+    from thermal_explain.output.colormaps import get_colormap
+    from thermal_explain.pipeline.comparison import ModelComparison
+
+    paths = find_images(args.image_dir, args.pattern, args.image_path, exclude=[args.output_dir])
     get_colormap(args.colormap)
     comparison = ModelComparison(
         args.model_a,
@@ -77,6 +96,8 @@ def main(argv: list[str]) -> int:
         batch_size=args.batch_size,
         colormap=args.colormap,
         quiet=args.quiet,
+        overwrite=args.overwrite,
+        num_workers=args.num_workers,
     )
     compared = len(run.records) - run.failed
     agreeing = sum(1 for record in run.records if record.get("agree"))

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Any
 
+from lightning.pytorch import Trainer
+from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from thermal_explain.data.datamodule import ThermalDataModule
 from thermal_explain.lightning.callback import GradCAMCallback
+from thermal_explain.lightning.progress import ImageProgressBar
 from thermal_explain.modeling.classifier import ThermalClassifier
 
 PREDICT_DEFAULTS = {"return_predictions": False}
@@ -49,6 +53,18 @@ class ThermalLightningCLI(LightningCLI):
             self.datamodule.set_class_names(self.model.class_names)
 
     before_fit = before_validate = before_predict = _sync_data_with_model
+
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        """The trainer, with :class:`ImageProgressBar` unless bars are off or one is set."""
+        config = self.config_init[self.subcommand] if self.subcommand else self.config_init
+        trainer = config["trainer"]
+        callbacks = trainer.get("callbacks") or []
+        if not isinstance(callbacks, list):
+            callbacks = [callbacks]
+        wanted = trainer.get("enable_progress_bar") is not False
+        if wanted and not any(isinstance(callback, ProgressBar) for callback in callbacks):
+            trainer["callbacks"] = [*callbacks, ImageProgressBar()]
+        return super().instantiate_trainer(**kwargs)
 
 
 def run_lightning_cli(args: list[str]) -> int:

@@ -4,26 +4,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from functools import partial
 from pathlib import Path
 
 import lightning as L
 from torch.utils.data import DataLoader
 
-from thermal_explain.data.dataset import ThermalImageDataset, collate, stratified_split
+from thermal_explain.checks import check_class_names, check_int, check_number, expect
+from thermal_explain.data.dataset import ThermalImageDataset, batch_loader, stratified_split
 from thermal_explain.data.files import (
     PATTERN_HINT,
-    _relative,
+    MaskLookup,
     find_images,
     infer_class_names,
     label_index,
-    mask_path_for,
 )
-from thermal_explain.data.images import (
-    DEFAULT_MEAN,
-    DEFAULT_STD,
-    check_preprocessing,
-)
+from thermal_explain.data.preprocessing import DEFAULT_MEAN, DEFAULT_STD, check_preprocessing
 from thermal_explain.errors import ConfigurationError, shorten
 
 
@@ -85,20 +80,18 @@ class ThermalDataModule(L.LightningDataModule):
             raise ConfigurationError(
                 "pass either image_path (one file) or image_dir (a folder), not both"
             )
-        if not isinstance(pattern, str) or not pattern.strip():
-            raise ConfigurationError(f"pattern must be a non-empty glob; {PATTERN_HINT}")
+        expect(
+            isinstance(pattern, str) and bool(pattern.strip()),
+            "pattern",
+            "a non-empty glob",
+            pattern,
+            PATTERN_HINT,
+        )
         check_preprocessing(image_size, mean, std, use_asymmetry)
-        _check_int("batch_size", batch_size, 1)
-        _check_int("num_workers", num_workers, 0)
-        _check_int("seed", seed, None)
-        if (
-            isinstance(val_fraction, bool)
-            or not isinstance(val_fraction, (int, float))
-            or not 0.0 <= val_fraction < 1.0
-        ):
-            raise ConfigurationError(
-                f"val_fraction must be in [0, 1), got {val_fraction!r}; e.g. 0.2"
-            )
+        check_int("batch_size", batch_size, 1)
+        check_int("num_workers", num_workers, 0)
+        check_int("seed", seed)
+        check_number("val_fraction", val_fraction, 0.0, 1.0, high_open=True)
         self.image_path = image_path
         self.image_dir = image_dir
         self.pattern = pattern
@@ -114,7 +107,7 @@ class ThermalDataModule(L.LightningDataModule):
         self.val_fraction = float(val_fraction)
         self.seed = seed
         self.random_flip = bool(random_flip)
-        self._class_names = None if class_names is None else _check_names(class_names)
+        self._class_names = None if class_names is None else check_class_names(class_names)
         self._names_known = class_names is not None
         self._roots: dict[str, Path] = {}
         self.train_dataset: ThermalImageDataset | None = None
@@ -135,7 +128,7 @@ class ThermalDataModule(L.LightningDataModule):
 
     def set_class_names(self, names: Sequence[str] | None) -> None:
         """Use ``names`` (e.g. the model's) for labels; relabels datasets already built."""
-        self._class_names = None if names is None else _check_names(names)
+        self._class_names = None if names is None else check_class_names(names)
         self._names_known = True
         for stage, dataset in self._datasets().items():
             dataset.labels = [
@@ -153,10 +146,7 @@ class ThermalDataModule(L.LightningDataModule):
         """The mask file of an image under ``mask_dir`` (``None`` without ``mask_dir``)."""
         if self.mask_dir is None:
             return None
-        for root in (self.image_dir, self.train_dir, self.val_dir):
-            if root is not None and _relative(image_path, root) is not None:
-                return mask_path_for(image_path, root, self.mask_dir)
-        return mask_path_for(image_path, None, self.mask_dir)
+        return MaskLookup(self.mask_dir, (self.image_dir, self.train_dir, self.val_dir))(image_path)
 
     def setup(self, stage: str) -> None:
         """Build the datasets of ``stage`` (``fit``, ``validate`` or ``predict``)."""
@@ -304,14 +294,8 @@ class ThermalDataModule(L.LightningDataModule):
     def _loader(
         self, dataset: ThermalImageDataset, shuffle: bool = False, drop_last: bool = False
     ) -> DataLoader:
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            drop_last=drop_last,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            collate_fn=partial(collate, input_shape=dataset.input_shape),
+        return batch_loader(
+            dataset, self.batch_size, self.num_workers, shuffle=shuffle, drop_last=drop_last
         )
 
     @staticmethod
@@ -319,21 +303,3 @@ class ThermalDataModule(L.LightningDataModule):
         if dataset is None:
             raise RuntimeError(f"the data module has no {stage} data yet; call setup({stage!r})")
         return dataset
-
-
-def _check_int(name: str, value: object, minimum: int | None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigurationError(f"{name} must be an integer, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ConfigurationError(f"{name} must be at least {minimum}, got {value}")
-
-
-def _check_names(names: Sequence[str]) -> list[str]:
-    names = list(names) if not isinstance(names, str) else [names]
-    if not names or not all(isinstance(name, str) and name.strip() for name in names):
-        raise ConfigurationError(
-            f"class_names must be a list of non-empty names, got {names!r}; e.g. [icas, normal]"
-        )
-    if len(set(names)) != len(names):
-        raise ConfigurationError(f"class_names must be unique, got {names}")
-    return names

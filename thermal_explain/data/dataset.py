@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
-from thermal_explain.data.images import (
+from thermal_explain.data.images import read_image
+from thermal_explain.data.preprocessing import (
     DEFAULT_MEAN,
     DEFAULT_STD,
     check_preprocessing,
-    read_image,
     to_model_input,
 )
 from thermal_explain.errors import ConfigurationError, ThermalExplainError
@@ -86,6 +88,14 @@ class ThermalImageDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    def subset(self, paths: Sequence[str | Path]) -> ThermalImageDataset:
+        """The same dataset over ``paths`` only (each one of its paths), labels kept."""
+        labels = dict(zip(map(str, self.paths), self.labels, strict=True))
+        subset = copy.copy(self)
+        subset.paths = [Path(path) for path in paths]
+        subset.labels = [labels[str(path)] for path in paths]
+        return subset
 
     def __getitem__(self, index: int) -> Sample | FailedItem:
         path = self.paths[index]
@@ -180,3 +190,31 @@ def stratified_split(
 def _one_line(error: BaseException) -> str:
     text = " ".join(str(error).split())
     return text or type(error).__name__
+
+
+def batch_loader(
+    dataset: ThermalImageDataset,
+    batch_size: int,
+    num_workers: int = 0,
+    *,
+    shuffle: bool = False,
+    drop_last: bool = False,
+) -> DataLoader:
+    """The one way the project batches a dataset: ``Batch``es, failures kept aside.
+
+    Args:
+        dataset: the images.
+        batch_size: images per batch.
+        num_workers: decoding worker processes (kept alive across epochs when > 0).
+        shuffle: reshuffle every epoch (training).
+        drop_last: drop a last, smaller batch (training).
+    """
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        drop_last=drop_last,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+        collate_fn=partial(collate, input_shape=dataset.input_shape),
+    )

@@ -15,13 +15,17 @@ def find_images(
     image_dir: str | Path | None = None,
     pattern: str = "*.jpg",
     image_path: str | Path | None = None,
+    exclude: Sequence[str | Path] = (),
 ) -> list[Path]:
     """The image files to process, sorted.
 
     Either one file (``image_path``) or every file under ``image_dir`` matching the glob
     ``pattern`` (``*/*.jpg`` spans class folders, ``**`` any depth). Matching ignores
     letter case (``*.jpg`` finds ``FACE.JPG``) and skips hidden files and folders (names
-    starting with ``.``).
+    starting with ``.``) and anything inside the ``exclude`` folders (a run's own
+    ``output_dir`` inside the image folder is never read back as input). A symbolic link
+    that leads nowhere (dangling, or a loop) is listed like a file, so the run records
+    why it cannot be read instead of losing it.
 
     Raises:
         ConfigurationError: not exactly one of ``image_path``/``image_dir``, a missing
@@ -56,7 +60,14 @@ def find_images(
         raise ConfigurationError(f"pattern must be a non-empty glob; {PATTERN_HINT}")
     try:
         matches = root.glob(_case_insensitive(pattern))
-        paths = sorted(path for path in matches if path.is_file() and not _is_hidden(path, root))
+        skipped = [os.path.realpath(folder) for folder in exclude]
+        paths = sorted(
+            path
+            for path in matches
+            if (path.is_file() or _is_broken_link(path))
+            and not _is_hidden(path, root)
+            and not _inside_any(path, skipped)
+        )
     except (NotImplementedError, ValueError) as error:
         raise ConfigurationError(
             f"pattern '{pattern}' is not a relative glob ({error}); {PATTERN_HINT}"
@@ -112,6 +123,24 @@ def label_index(path: str | Path, root: str | Path, class_names: Sequence[str] |
     return -1
 
 
+class MaskLookup:
+    """Image path -> its mask under ``mask_dir``, which mirrors one of the image folders.
+
+    ``image_roots``: the folders the images come from (the first that holds an image
+    decides); an image under none of them maps to ``mask_dir/<stem>.png``.
+    """
+
+    def __init__(self, mask_dir: str | Path, image_roots: Sequence[str | Path | None] = ()) -> None:
+        self.mask_dir = Path(mask_dir)
+        self.image_roots = [Path(root) for root in image_roots if root is not None]
+
+    def __call__(self, image_path: str | Path) -> Path:
+        for root in self.image_roots:
+            if _relative(image_path, root) is not None:
+                return mask_path_for(image_path, root, self.mask_dir)
+        return mask_path_for(image_path, None, self.mask_dir)
+
+
 def mask_path_for(
     image_path: str | Path, image_dir: str | Path | None, mask_dir: str | Path
 ) -> Path:
@@ -148,6 +177,19 @@ def _case_insensitive(pattern: str) -> str:
         out.append(f"[{lower}{upper}]" if lower != upper and len(upper) == 1 else char)
         position += 1
     return "".join(out)
+
+
+def _is_broken_link(path: Path) -> bool:
+    """A symbolic link whose target is missing or loops (``is_file`` says ``False``)."""
+    return path.is_symlink() and not path.is_dir()
+
+
+def _inside_any(path: Path, folders: Sequence[str]) -> bool:
+    """Whether ``path``'s folder lies in one of ``folders`` (real paths, symlinks resolved)."""
+    if not folders:
+        return False
+    parent = os.path.realpath(path.parent)
+    return any(parent == folder or parent.startswith(folder + os.sep) for folder in folders)
 
 
 def _is_hidden(path: Path, root: Path) -> bool:

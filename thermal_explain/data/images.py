@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,18 +11,18 @@ import numpy as np
 from thermal_explain.errors import ConfigurationError, ImageReadError
 
 if TYPE_CHECKING:  # torch loads only with the preprocessing below: writer workers stay light
-    import torch
+    pass
+
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 
-DEFAULT_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-"""ImageNet channel means (RGB, 0..1 scale)."""
-
-DEFAULT_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
-"""ImageNet channel standard deviations (RGB, 0..1 scale)."""
 
 _JPEG_START = b"\xff\xd8"
+
+
 _JPEG_SCAN = b"\xff\xda"
+
+
 _JPEG_END = b"\xff\xd9"
 
 
@@ -80,97 +79,6 @@ def read_mask(path: str | Path, size: tuple[int, int]) -> np.ndarray:
         )
         region = resized != 0
     return region
-
-
-def to_model_input(
-    image: np.ndarray,
-    image_size: int,
-    mean: Sequence[float] = DEFAULT_MEAN,
-    std: Sequence[float] = DEFAULT_STD,
-    use_asymmetry: bool = False,
-) -> torch.Tensor:
-    """Turn an ``(H, W, 3)`` uint8 RGB image into a normalized float model input.
-
-    The whole image is resized to ``image_size x image_size`` (no crop), scaled to 0..1
-    and normalized per channel. With ``use_asymmetry`` the result is split at the
-    vertical midline (see :func:`split_asymmetry`).
-
-    Returns:
-        ``(3, S, S)`` float32, or ``(6, S, S // 2)`` in asymmetry mode.
-
-    Raises:
-        ConfigurationError: bad ``image_size`` (must be positive, and even in asymmetry
-            mode) or ``mean``/``std`` not three values (``std`` positive).
-    """
-    check_preprocessing(image_size, mean, std, use_asymmetry)
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ConfigurationError(
-            f"image must be (H, W, 3) uint8 RGB, got {image.dtype} of shape {image.shape}; "
-            "read it with thermal_explain.data.images.read_image"
-        )
-    height, width = image.shape[:2]
-    shrinking = image_size * image_size < height * width
-    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    resized = cv2.resize(image, (image_size, image_size), interpolation=interpolation)
-    import torch
-
-    tensor = torch.from_numpy(resized).permute(2, 0, 1).to(torch.float32).div_(255.0)
-    mean_t = torch.tensor(list(mean), dtype=torch.float32).view(3, 1, 1)
-    std_t = torch.tensor(list(std), dtype=torch.float32).view(3, 1, 1)
-    tensor = (tensor - mean_t) / std_t
-    return split_asymmetry(tensor) if use_asymmetry else tensor.contiguous()
-
-
-def split_asymmetry(x: torch.Tensor) -> torch.Tensor:
-    """Stack the left half and the mirrored right half of ``(..., 3, H, W)`` images.
-
-    Channels 0-2 hold columns ``0 .. W/2 - 1`` (the left face); channels 3-5 hold the
-    right half flipped horizontally, so column ``j`` of both halves lies at the same
-    distance from the midline. Works on single images and batches.
-
-    Returns:
-        ``(..., 6, H, W // 2)``, a new tensor (the input is not changed).
-
-    Raises:
-        ConfigurationError: not 3 channels, or an odd width.
-    """
-    if x.dim() < 3 or x.shape[-3] != 3:
-        raise ConfigurationError(
-            f"split_asymmetry expects (..., 3, H, W) images, got shape {tuple(x.shape)}"
-        )
-    width = x.shape[-1]
-    if width % 2:
-        raise ConfigurationError(
-            f"split_asymmetry needs an even image width, got {width}; use an even image_size"
-        )
-    half = width // 2
-    left = x[..., :half]
-    import torch
-
-    right = torch.flip(x[..., half:], dims=(-1,))
-    return torch.cat((left, right), dim=-3)
-
-
-def check_preprocessing(
-    image_size: int, mean: Sequence[float], std: Sequence[float], use_asymmetry: bool
-) -> None:
-    """Validate preprocessing arguments; raise a one-line ConfigurationError if wrong."""
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size <= 0:
-        raise ConfigurationError(
-            f"image_size must be a positive integer, got {image_size!r}; e.g. --image_size 224"
-        )
-    if use_asymmetry and image_size % 2:
-        raise ConfigurationError(
-            f"image_size must be even with use_asymmetry (the face is split at its midline), "
-            f"got {image_size}; pass e.g. {image_size + 1}"
-        )
-    for name, values in (("mean", mean), ("std", std)):
-        if len(values) != 3:
-            raise ConfigurationError(
-                f"{name} must have three values (R, G, B), got {list(values)!r}"
-            )
-    if any(value <= 0 for value in std):
-        raise ConfigurationError(f"std values must be positive, got {list(std)!r}")
 
 
 def _check_size(size: tuple[int, int]) -> tuple[int, int]:

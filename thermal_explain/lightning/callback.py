@@ -12,13 +12,14 @@ from lightning.pytorch.utilities import rank_zero_info
 from typing_extensions import override
 
 from thermal_explain.cam import get_method
-from thermal_explain.data.dataset import class_balanced_indices, collate
-from thermal_explain.errors import ConfigurationError
+from thermal_explain.checks import check_int, check_names, check_number
+from thermal_explain.data.dataset import ThermalImageDataset, class_balanced_indices, collate
 from thermal_explain.metrics.suite import MetricOptions, parse_metrics
-from thermal_explain.output import ResultWriter, finalize_results, get_colormap
+from thermal_explain.output.colormaps import get_colormap
+from thermal_explain.output.naming import RESULTS_FILE
 from thermal_explain.output.panels import probe_panel
-from thermal_explain.output.summary_plots import write_summary_plots
 from thermal_explain.pipeline.explainer import ExplainedBatch, Explainer
+from thermal_explain.pipeline.run import ExplanationRun, OutputOptions
 
 
 class GradCAMCallback(Callback):
@@ -79,18 +80,13 @@ class GradCAMCallback(Callback):
         super().__init__()
         get_method(method)
         parse_metrics(metrics)
-        _require(metric_steps >= 1, "metric_steps", "an integer >= 1", metric_steps)
+        check_int("metric_steps", metric_steps, 1)
         get_colormap(colormap)
-        _require(every_n_epochs >= 1, "every_n_epochs", "an integer >= 1", every_n_epochs)
-        _require(num_probe_samples >= 0, "num_probe_samples", "an integer >= 0", num_probe_samples)
-        for name, value in (("original_alpha", original_alpha), ("heatmap_alpha", heatmap_alpha)):
-            _require(0.0 <= value <= 1.0, name, "a float in [0, 1]", value)
-        if layers is not None and (isinstance(layers, str) or not layers):
-            raise ConfigurationError(
-                f"Expected argument `layers` to be a non-empty list of layer names or None "
-                f"but got {layers!r}"
-            )
-        self.layers = list(layers) if layers is not None else None
+        check_int("every_n_epochs", every_n_epochs, 1)
+        check_int("num_probe_samples", num_probe_samples, 0)
+        check_number("original_alpha", original_alpha, 0.0, 1.0)
+        check_number("heatmap_alpha", heatmap_alpha, 0.0, 1.0)
+        self.layers = check_names("layers", layers) if layers is not None else None
         self.method = method
         self.target = target
         self.every_n_epochs = every_n_epochs
@@ -109,8 +105,7 @@ class GradCAMCallback(Callback):
         self.fuse = fuse
         self.probe_indices: list[int] | None = None
         self._explainer: Explainer | None = None
-        self._writer: ResultWriter | None = None
-        self._tensorboard: Any = None
+        self._run: ExplanationRun | None = None
 
     # ------------------------------------------------------------------ shared
     def _make_explainer(
@@ -144,12 +139,9 @@ class GradCAMCallback(Callback):
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if getattr(pl_module, "explainer", None) is self._explainer:
             pl_module.explainer = None
-        if self._writer is not None:
-            self._writer.close(finalize=False)
-            self._writer = None
-        if self._tensorboard is not None:
-            self._tensorboard.close()
-            self._tensorboard = None
+        if self._run is not None:
+            self._run.close()
+            self._run = None
         self._explainer = None
 
     # -------------------------------------------------------------- validation
@@ -202,34 +194,25 @@ class GradCAMCallback(Callback):
         datamodule = trainer.datamodule
         dataset = getattr(datamodule, "predict_dataset", None)
         paths = [str(path) for path in getattr(dataset, "paths", [])]
-        if self.log_to_tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self._tensorboard = SummaryWriter(
-                str(Path(self.output_dir) / "tensorboard"),
-                filename_suffix=f".rank{trainer.global_rank}",
-            )
-        if trainer.is_global_zero and self.overwrite:
-            ResultWriter.clear(self.output_dir)
-        trainer.strategy.barrier("gradcam_cleared")
-        self._writer = ResultWriter(
+        self._run = ExplanationRun(
             self.output_dir,
             class_names=pl_module.class_names,
             layers=self._explainer.layers,
-            colormap=self.colormap,
-            original_alpha=self.original_alpha,
-            heatmap_alpha=self.heatmap_alpha,
-            save_figures=self.save_figures,
-            rank=trainer.global_rank,
-            tensorboard=self._tensorboard,
+            output=OutputOptions(
+                colormap=self.colormap,
+                original_alpha=self.original_alpha,
+                heatmap_alpha=self.heatmap_alpha,
+                save_figures=self.save_figures,
+            ),
+            overwrite=self.overwrite,
             all_paths=paths,
+            log_to_tensorboard=self.log_to_tensorboard,
+            rank=trainer.global_rank,
+            barrier=trainer.strategy.barrier,
         )
-        done = self._writer.done_paths()
-        # Every rank must read the same journals (and so shard the same remaining images)
-        # before any rank appends to its own.
-        trainer.strategy.barrier("gradcam_resume")
-        if done and hasattr(datamodule, "exclude_from_predict"):
-            datamodule.exclude_from_predict(done)
+        if isinstance(dataset, ThermalImageDataset):
+            # Resume: the loader is built after setup, over the images still to do only.
+            datamodule.predict_dataset = dataset.subset(self._run.pending(dataset.paths))
 
     @override
     def on_predict_batch_end(
@@ -241,30 +224,21 @@ class GradCAMCallback(Callback):
         batch_idx: int,
         dataloader_idx: int = 0,
     ) -> None:
-        if self._writer is None or not isinstance(outputs, ExplainedBatch):
+        if self._run is None or not isinstance(outputs, ExplainedBatch):
             return
-        self._writer.submit(outputs.items)
-        self._writer.record_failures(outputs.failed)
+        self._run.write(outputs)
 
     @override
     def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self._writer is None:
+        if self._run is None:
             return
-        self._writer.close(finalize=False)
-        self._writer = None
-        trainer.strategy.barrier("gradcam_written")
+        run, self._run = self._run, None
+        records = run.finish()
         if trainer.is_global_zero:
-            layers = self._explainer.layers if self._explainer else []
-            records = finalize_results(
-                self.output_dir, class_names=pl_module.class_names, layers=layers
-            )
-            write_summary_plots(
-                self.output_dir, records, pl_module.class_names, layers, self._tensorboard
-            )
             failed = sum(1 for r in records if r.get("status") != "ok")
             rank_zero_info(
                 f"Grad-CAM: {len(records)} images recorded ({failed} failed) in "
-                f"{Path(self.output_dir) / 'analysis_results.json'}"
+                f"{run.output_dir / RESULTS_FILE}"
             )
 
     # ------------------------------------------------------------------- state
@@ -275,11 +249,6 @@ class GradCAMCallback(Callback):
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.probe_indices = state_dict.get("probe_indices")
-
-
-def _require(ok: bool, name: str, expected: str, value: object) -> None:
-    if not ok:
-        raise ConfigurationError(f"Expected argument `{name}` to be {expected} but got {value!r}")
 
 
 def _tensorboard_experiment(trainer: L.Trainer) -> Any:

@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from thermal_explain.cam.engine import eval_mode
+from thermal_explain.checks import check_choice, check_int, check_number, expect
 from thermal_explain.errors import ConfigurationError
 
 __all__ = [
@@ -382,28 +383,11 @@ def _target_scores(
     return out
 
 
-def _check_positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(
-            f"Expected argument `{name}` to be a positive integer but got {value!r}"
-        )
-
-
 def _check_perturbation(perturbation: str, blur_sigma: float, blur_kernel_size: int) -> None:
-    if perturbation not in PERTURBATIONS:
-        raise ConfigurationError(
-            f"Expected argument `perturbation` to be one of {', '.join(PERTURBATIONS)} "
-            f"but got {perturbation!r}"
-        )
-    if isinstance(blur_sigma, bool) or not isinstance(blur_sigma, (int, float)) or blur_sigma <= 0:
-        raise ConfigurationError(
-            f"Expected argument `blur_sigma` to be a positive number but got {blur_sigma!r}"
-        )
-    _check_positive_int("blur_kernel_size", blur_kernel_size)
-    if blur_kernel_size % 2 == 0:
-        raise ConfigurationError(
-            f"Expected argument `blur_kernel_size` to be odd but got {blur_kernel_size}"
-        )
+    check_choice("perturbation", perturbation, PERTURBATIONS)
+    check_number("blur_sigma", blur_sigma, 0.0, low_open=True)
+    check_int("blur_kernel_size", blur_kernel_size, 1)
+    expect(blur_kernel_size % 2 == 1, "blur_kernel_size", "odd", blur_kernel_size)
 
 
 def deletion_insertion(
@@ -448,8 +432,8 @@ def deletion_insertion(
     Raises:
         ConfigurationError: on a bad shape or argument.
     """
-    _check_positive_int("steps", steps)
-    _check_positive_int("chunk_size", chunk_size)
+    check_int("steps", steps, 1)
+    check_int("chunk_size", chunk_size, 1)
     _check_perturbation(perturbation, blur_sigma, blur_kernel_size)
     jobs = _flatten_jobs(images, maps, targets)
     height, width = images.shape[-2:]
@@ -500,7 +484,7 @@ def confidence_change(
     Raises:
         ConfigurationError: on a bad shape or argument.
     """
-    _check_positive_int("chunk_size", chunk_size)
+    check_int("chunk_size", chunk_size, 1)
     jobs = _flatten_jobs(images, maps, targets)
 
     def build_original(rows: Tensor) -> Tensor:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from thermal_explain.cam.methods import upsample_maps
+from thermal_explain.checks import check_number
 from thermal_explain.errors import ConfigurationError
 
 __all__ = ["average_ranks", "spearman_correlation", "top_fraction_iou", "top_fraction_mask"]
@@ -114,7 +116,7 @@ def top_fraction_mask(maps: Tensor, fraction: float = 0.2) -> Tensor:
     Returns:
         ``(..., H, W)`` bool masks.
     """
-    _check_fraction(fraction)
+    check_number("fraction", fraction, 0.0, 1.0, low_open=True)
     flat = maps.detach().reshape(-1, maps.shape[-2] * maps.shape[-1])
     k = max(1, round(fraction * flat.shape[-1]))
     order = torch.argsort(flat, dim=-1, descending=True, stable=True)[:, :k]
@@ -146,12 +148,38 @@ def top_fraction_iou(first: Tensor, second: Tensor, fraction: float = 0.2) -> Te
     return (intersection.float() / union.float()).reshape(first.shape[:-2])
 
 
-def _check_fraction(fraction: float) -> None:
-    if (
-        isinstance(fraction, bool)
-        or not isinstance(fraction, (int, float))
-        or not 0 < fraction <= 1
-    ):
-        raise ConfigurationError(
-            f"Expected argument `fraction` to be a number in (0, 1] but got {fraction!r}"
-        )
+def to_common_grid(maps_a: Tensor, maps_b: Tensor) -> tuple[Tensor, Tensor]:
+    """Bring two sets of maps onto one grid (the engine's bilinear upsampling).
+
+    Args:
+        maps_a: ``(N, Ha, Wa)`` maps in 0..1.
+        maps_b: ``(N, Hb, Wb)`` maps in 0..1.
+
+    Returns:
+        Both as ``(N, max(Ha, Hb), max(Wa, Wb))`` float32 (clamped to 0..1); a set already
+        on that grid is returned unchanged.
+    """
+    size = (max(maps_a.shape[-2], maps_b.shape[-2]), max(maps_a.shape[-1], maps_b.shape[-1]))
+
+    def fit(maps: Tensor) -> Tensor:
+        maps = maps.float()
+        return maps if maps.shape[-2:] == size else upsample_maps(maps, size).clamp(0.0, 1.0)
+
+    return fit(maps_a), fit(maps_b)
+
+
+def compare_maps(
+    maps_a: Tensor, maps_b: Tensor, top_fraction: float = 0.2
+) -> tuple[Tensor, Tensor]:
+    """Spearman correlation and top-fraction IoU of matching maps.
+
+    Args:
+        maps_a: ``(N, Ha, Wa)`` maps.
+        maps_b: ``(N, Hb, Wb)`` maps (brought to a common grid with ``maps_a`` first).
+        top_fraction: share of the hottest pixels forming each map's region, in ``(0, 1]``.
+
+    Returns:
+        ``((N,) spearman, (N,) top_iou)`` float32 on the maps' device.
+    """
+    first, second = to_common_grid(maps_a, maps_b)
+    return spearman_correlation(first, second), top_fraction_iou(first, second, top_fraction)

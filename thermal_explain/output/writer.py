@@ -27,7 +27,6 @@ import json
 import logging
 import os
 import queue
-import secrets
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -41,10 +40,12 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from thermal_explain.errors import ConfigurationError, ThermalExplainError
+from thermal_explain.checks import check_choice, check_int, check_names, check_number, expect
+from thermal_explain.errors import ThermalExplainError
 from thermal_explain.output import journal
 from thermal_explain.output.atomic import atomic_write_text
 from thermal_explain.output.colormaps import DEFAULT_COLORMAP, get_colormap
+from thermal_explain.output.folder import clear_outputs, make_folder, prepare_output_dir
 from thermal_explain.output.naming import (
     FEATURE_DIR,
     FEATURE_SUFFIX,
@@ -163,38 +164,30 @@ class ResultWriter:
         tensorboard: ImageLogger | None = None,
         all_paths: Sequence[str] | None = None,
     ) -> None:
-        self.class_names = _names_argument("class_names", class_names, allow_empty=True)
-        self.layers = _names_argument("layers", layers, allow_empty=False)
-        self.rank = _count_argument("rank", rank, minimum=0)
-        self.workers = (
-            _default_workers()
-            if workers is None
-            else _count_argument("workers", workers, minimum=0)
-        )
-        if worker_type not in ("auto", "process", "thread"):
-            raise ConfigurationError(
-                "Expected argument `worker_type` to be one of 'auto', 'process', 'thread', "
-                f"but got {worker_type!r}"
-            )
+        self.class_names = _names("class_names", class_names)
+        self.layers = check_names("layers", layers)
+        self.rank = check_int("rank", rank, 0)
+        self.workers = _default_workers() if workers is None else check_int("workers", workers, 0)
+        check_choice("worker_type", worker_type, ("auto", "process", "thread"))
         if worker_type == "auto":
             large = all_paths is not None and len(all_paths) >= PROCESS_MIN_IMAGES
             worker_type = "process" if save_figures and large else "thread"
         self._worker_type: Literal["process", "thread"] = worker_type
-        queue_size = _count_argument("queue_size", queue_size, minimum=1)
-        if tensorboard is not None and not callable(getattr(tensorboard, "add_image", None)):
-            raise ConfigurationError(
-                "Expected argument `tensorboard` to be a SummaryWriter with add_image, "
-                f"but got {type(tensorboard).__name__}"
-            )
+        queue_size = check_int("queue_size", queue_size, 1)
+        expect(
+            tensorboard is None or callable(getattr(tensorboard, "add_image", None)),
+            "tensorboard",
+            "a SummaryWriter with add_image",
+            type(tensorboard).__name__,
+        )
         lut = get_colormap(colormap)
         alphas = (
-            _alpha_argument("original_alpha", original_alpha),
-            _alpha_argument("heatmap_alpha", heatmap_alpha),
+            check_number("original_alpha", original_alpha, 0.0, 1.0),
+            check_number("heatmap_alpha", heatmap_alpha, 0.0, 1.0),
         )
-        self.output_dir = Path(os.path.abspath(os.fspath(output_dir)))
-        _prepare_output_dir(self.output_dir)
+        self.output_dir = prepare_output_dir(output_dir)
         if overwrite:
-            _clear_previous(self.output_dir, self.rank)
+            clear_results(self.output_dir, self.rank)
         flags = {
             HEATMAP_DIR: save_heatmaps,
             OVERLAY_DIR: save_overlays or save_figures,
@@ -203,7 +196,7 @@ class ResultWriter:
         }
         for folder, wanted in flags.items():
             if wanted:
-                _make_folder(self.output_dir, folder)
+                make_folder(self.output_dir, folder)
         self._settings = RenderSettings(
             output_dir=os.fspath(self.output_dir),
             lut=lut,
@@ -263,8 +256,7 @@ class ResultWriter:
         root = Path(os.path.abspath(os.fspath(output_dir)))
         if not root.exists():
             return
-        _prepare_output_dir(root)
-        _clear_previous(root, rank=0)
+        clear_results(prepare_output_dir(root), rank=0)
 
     def done_paths(self) -> set[str]:
         """Image paths (as recorded) that already have a successful record."""
@@ -551,8 +543,7 @@ def finalize_results(
     Returns:
         The merged records.
     """
-    root = Path(os.path.abspath(os.fspath(output_dir)))
-    _prepare_output_dir(root)
+    root = prepare_output_dir(output_dir)
     records = merge_records(entry["record"] for entry in journal.read_all(root))
     text = json.dumps(records, ensure_ascii=False, indent=2, allow_nan=False)
     atomic_write_text(root / RESULTS_FILE, text + "\n")
@@ -561,6 +552,25 @@ def finalize_results(
     )
     atomic_write_text(root / REPORT_FILE, summary)
     return records
+
+
+def read_results(output_dir: str | os.PathLike[str]) -> list[dict[str, Any]] | None:
+    """The records of ``analysis_results.json`` when it is newer than every journal.
+
+    A run that found nothing left to do reads its results back instead of writing the
+    same files (and summary plots) again. ``None`` when the file is missing, unreadable or
+    older than a journal entry (a run stopped before its end), so it must be written.
+    """
+    root = Path(os.path.abspath(os.fspath(output_dir)))
+    results = root / RESULTS_FILE
+    try:
+        written = results.stat().st_mtime_ns
+        if any(path.stat().st_mtime_ns > written for path in journal.journal_files(root)):
+            return None
+        records = json.loads(results.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return records if isinstance(records, list) else None
 
 
 def _failed(job: ImageJob, error: BaseException) -> JobResult:
@@ -591,83 +601,25 @@ def _default_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def _names_argument(name: str, value: Sequence[str], *, allow_empty: bool) -> list[str]:
-    if isinstance(value, str) or not isinstance(value, Sequence):
-        raise ConfigurationError(
-            f"Expected argument `{name}` to be a list of names, but got {value!r}"
-        )
-    names = [str(item) for item in value]
-    if not names and not allow_empty:
-        raise ConfigurationError(f"Expected argument `{name}` to name at least one entry")
-    return names
+def _names(name: str, value: Sequence[str]) -> list[str]:
+    """A list of names that may be empty (a report without class names still works)."""
+    ok = isinstance(value, Sequence) and not isinstance(value, str)
+    expect(ok, name, "a list of names", value)
+    return [str(item) for item in value]
 
 
-def _count_argument(name: str, value: int, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigurationError(
-            f"Expected argument `{name}` to be an integer >= {minimum}, but got {value!r}"
-        )
-    return value
-
-
-def _alpha_argument(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-        raise ConfigurationError(
-            f"Expected argument `{name}` to be a number in [0, 1], but got {value!r}"
-        )
-    return float(value)
-
-
-def _not_writable(path: Path) -> ThermalExplainError:
-    return ThermalExplainError(f"output_dir '{path}' is not writable; choose another --output_dir")
-
-
-def _prepare_output_dir(path: Path) -> None:
-    """Create ``path`` and prove it is writable by creating (and removing) a file."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise _not_writable(path) from error
-    if not path.is_dir() or not os.access(path, os.W_OK | os.X_OK):
-        raise _not_writable(path)
-    probe = path / f".write-test-{secrets.token_hex(4)}"
-    try:
-        descriptor = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        os.close(descriptor)
-        probe.unlink()
-    except OSError as error:
-        raise _not_writable(path) from error
-
-
-def _make_folder(root: Path, name: str) -> None:
-    try:
-        (root / name).mkdir(exist_ok=True)
-    except OSError as error:
-        raise ThermalExplainError(
-            f"output_dir '{root}' is not writable: cannot create '{name}'; "
-            "choose another --output_dir"
-        ) from error
-
-
-def _clear_previous(root: Path, rank: int) -> None:
+def clear_results(root: Path, rank: int) -> None:
     """Delete this tool's earlier outputs (rank zero) or this rank's journal (other ranks)."""
     if rank != 0:
         journal.remove_journals(root, [rank])
         return
     journal.remove_journals(root)
-    for name in (RESULTS_FILE, REPORT_FILE):
-        (root / name).unlink(missing_ok=True)
-        for stray in root.glob(f".{name}.*.tmp"):
-            stray.unlink(missing_ok=True)
-    owned = {
-        HEATMAP_DIR: (HEATMAP_SUFFIX,),
-        OVERLAY_DIR: (OVERLAY_SUFFIX, FIGURE_SUFFIX),
-        FEATURE_DIR: (FEATURE_SUFFIX,),
-    }
-    for folder, suffixes in owned.items():
-        directory = root / folder
-        if not directory.is_dir():
-            continue
-        for entry in directory.iterdir():
-            if entry.name.endswith(suffixes) and (entry.is_file() or entry.is_symlink()):
-                entry.unlink(missing_ok=True)
+    clear_outputs(
+        root,
+        files=(RESULTS_FILE, REPORT_FILE),
+        owned={
+            HEATMAP_DIR: (HEATMAP_SUFFIX,),
+            OVERLAY_DIR: (OVERLAY_SUFFIX, FIGURE_SUFFIX),
+            FEATURE_DIR: (FEATURE_SUFFIX,),
+        },
+    )

@@ -5,14 +5,16 @@ Both models are explained on the same images, each with its own class names and 
 full-width display maps are compared by Spearman rank correlation and by the IoU of their
 hottest ``top_fraction`` of pixels (:mod:`thermal_explain.metrics.similarity`). The run
 writes side-by-side panels, ``comparison_results.json`` and ``comparison_report.txt``.
+
+A comparison run shares the explanation runs' parts: the dataset and loader, the engine's
+upsampling and flat-map rule, the output-folder checks, the journal (a killed run resumes
+where it stopped; a record is journaled once its panels are written) and atomic writes.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import re
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,36 +22,35 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from thermal_explain.cam import CAMEngine, default_target_layers, resolve_layers
-from thermal_explain.data.images import (
-    DEFAULT_MEAN,
-    DEFAULT_STD,
-    check_preprocessing,
-    read_image,
-    to_model_input,
-)
-from thermal_explain.errors import (
-    CheckpointError,
-    ConfigurationError,
-    ThermalExplainError,
-    shorten,
-)
-from thermal_explain.metrics.similarity import spearman_correlation, top_fraction_iou
+from thermal_explain.cam import flat_maps
+from thermal_explain.checks import check_int, check_number
+from thermal_explain.data.dataset import ThermalImageDataset, batch_loader
+from thermal_explain.errors import ThermalExplainError
+from thermal_explain.metrics.similarity import compare_maps, to_common_grid
 from thermal_explain.modeling.classifier import ThermalClassifier
+from thermal_explain.output import journal
 from thermal_explain.output.atomic import atomic_write_text
 from thermal_explain.output.colormaps import DEFAULT_COLORMAP, get_colormap
-from thermal_explain.output.comparison_panels import _thumbnail, comparison_panel
 from thermal_explain.output.comparison_report import build_report
-from thermal_explain.output.naming import NameResolver, inside, layer_token
-from thermal_explain.output.render import encode_png
-from thermal_explain.output.render import write_file as write_bytes
+from thermal_explain.output.folder import clear_outputs, make_folder, prepare_output_dir
+from thermal_explain.output.naming import NameResolver, path_key
+from thermal_explain.output.panels import write_comparison_panels
+from thermal_explain.output.records import STATUS_OK, describe_error, error_record, merge_records
+from thermal_explain.pipeline.compared_models import (
+    ComparedModel,
+    compared_model,
+    load_model,
+    model_labels,
+    same_file,
+)
+from thermal_explain.pipeline.comparison_records import PANEL_DIR, PANEL_SUFFIX, image_record
+from thermal_explain.pipeline.device import resolve_device
+from thermal_explain.pipeline.layer_pairs import LayerPair, pair_layers
 from thermal_explain.pipeline.progress import Progress
+from thermal_explain.types import Batch
 
 __all__ = [
     "DEFAULT_OUTPUT_DIR",
@@ -61,240 +62,14 @@ __all__ = [
     "LayerPair",
     "ModelComparison",
     "compare_maps",
-    "flat_maps",
     "pair_layers",
     "to_common_grid",
 ]
 
-
 DEFAULT_OUTPUT_DIR = "model_comparison"
-
-
-PANEL_DIR = "panels"
-
-
+"""The same default as ``thermal-explain compare --output_dir``."""
 RESULTS_FILE = "comparison_results.json"
-
-
 REPORT_FILE = "comparison_report.txt"
-
-
-PANEL_SUFFIX = "_comparison.png"
-
-
-_STAGE = re.compile(r"^layer\d+$")
-
-
-@dataclass(frozen=True)
-class LayerPair:
-    """One compared pair of layers.
-
-    Attributes:
-        name: the key in records, reports and file names: the layer name when both models
-            use the same one, else the shared stage (``backbone.layer4``).
-        layer_a: dotted layer name in model A's encoder.
-        layer_b: dotted layer name in model B's encoder.
-    """
-
-    name: str
-    layer_a: str
-    layer_b: str
-
-
-def _stage_prefix(layer: str) -> str | None:
-    """``backbone.layer4.1.conv2`` -> ``backbone.layer4``; ``None`` without a ResNet stage."""
-    parts = layer.split(".")
-    for index, part in enumerate(parts):
-        if _STAGE.match(part):
-            return ".".join(parts[: index + 1])
-    return None
-
-
-def pair_layers(
-    model_a: nn.Module, model_b: nn.Module, layers: Sequence[str] | None = None
-) -> list[LayerPair]:
-    """The layer pairs to compare.
-
-    With ``layers``, every name must exist in both models and is compared with itself.
-    Without, each model's default layers (the last conv of each ResNet stage) are used:
-    identical names pair with each other; otherwise (models of different depth) the layers
-    pair by stage (``layer1`` .. ``layer4``) and are keyed by the stage.
-
-    Raises:
-        ConfigurationError: a named layer is missing in one model (the message says which),
-            or the models share no ResNet stage.
-    """
-    if layers is not None:
-        for label, model in (("--model_a", model_a), ("--model_b", model_b)):
-            try:
-                resolve_layers(model, layers)
-            except ConfigurationError as error:
-                raise ConfigurationError(
-                    f"--layers must name layers of both models; {label}: {error}"
-                ) from error
-        return [LayerPair(name, name, name) for name in layers]
-    defaults_a = default_target_layers(model_a)
-    defaults_b = default_target_layers(model_b)
-    if defaults_a == defaults_b:
-        return [LayerPair(name, name, name) for name in defaults_a]
-    stages_b = {_stage_prefix(name): name for name in defaults_b}
-    pairs = []
-    for name_a in defaults_a:
-        stage = _stage_prefix(name_a)
-        name_b = stages_b.get(stage) if stage is not None else None
-        if stage is not None and name_b is not None:
-            key = name_a if name_a == name_b else stage
-            pairs.append(LayerPair(key, name_a, name_b))
-    if not pairs:
-        raise ConfigurationError(
-            f"the models share no ResNet stage (model A: {shorten(defaults_a)}; model B: "
-            f"{shorten(defaults_b)}); pass --layers with names present in both models"
-        )
-    return pairs
-
-
-def to_common_grid(maps_a: torch.Tensor, maps_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Bring two sets of maps onto one grid.
-
-    Args:
-        maps_a: ``(N, Ha, Wa)`` maps in 0..1.
-        maps_b: ``(N, Hb, Wb)`` maps in 0..1.
-
-    Returns:
-        Both as ``(N, max(Ha, Hb), max(Wa, Wb))`` float32 (bilinear, clamped to 0..1); a set
-        already on that grid is returned unchanged.
-    """
-    height = max(maps_a.shape[-2], maps_b.shape[-2])
-    width = max(maps_a.shape[-1], maps_b.shape[-1])
-
-    def fit(maps: torch.Tensor) -> torch.Tensor:
-        maps = maps.float()
-        if maps.shape[-2:] == (height, width):
-            return maps
-        resized = F.interpolate(
-            maps.unsqueeze(1), size=(height, width), mode="bilinear", align_corners=False
-        )
-        return resized.squeeze(1).clamp(0.0, 1.0)
-
-    return fit(maps_a), fit(maps_b)
-
-
-def compare_maps(
-    maps_a: torch.Tensor, maps_b: torch.Tensor, top_fraction: float = 0.2
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Spearman correlation and top-fraction IoU of matching maps.
-
-    Args:
-        maps_a: ``(N, Ha, Wa)`` maps.
-        maps_b: ``(N, Hb, Wb)`` maps (brought to a common grid with ``maps_a`` first).
-        top_fraction: share of the hottest pixels forming each map's region, in ``(0, 1]``.
-
-    Returns:
-        ``((N,) spearman, (N,) top_iou)`` float32 on the maps' device.
-    """
-    first, second = to_common_grid(maps_a, maps_b)
-    return spearman_correlation(first, second), top_fraction_iou(first, second, top_fraction)
-
-
-FLAT_TOLERANCE = 1e-5
-"""A raw map whose values span less than this share of its largest magnitude is flat."""
-
-
-def flat_maps(raw_maps: torch.Tensor) -> torch.Tensor:
-    """Which maps carry no spatial ranking.
-
-    A layer whose output is 1x1 (or a CAM that is 0 everywhere) gives a constant raw map,
-    up to float rounding from upsampling; min-max normalization would blow that rounding
-    up into a noise map. Such maps are recognized on the unnormalized values.
-
-    Args:
-        raw_maps: ``(N, H, W)`` unnormalized maps.
-
-    Returns:
-        ``(N,)`` bool.
-    """
-    flat = raw_maps.detach().float().flatten(1)
-    span = flat.amax(1) - flat.amin(1)
-    return span <= FLAT_TOLERANCE * flat.abs().amax(1)
-
-
-def _load_model(
-    model: ThermalClassifier | str | Path, flag: str, allow_pickle: bool
-) -> ThermalClassifier:
-    """A :class:`ThermalClassifier` from a checkpoint path (or the one given)."""
-    if isinstance(model, ThermalClassifier):
-        return model
-    if not isinstance(model, (str, Path)):
-        raise ConfigurationError(
-            f"Expected argument `{flag}` to be a checkpoint path or a ThermalClassifier but "
-            f"got {type(model).__name__}"
-        )
-    path = Path(model)
-    if not path.is_file():
-        what = "is a folder" if path.is_dir() else "does not exist"
-        raise ConfigurationError(
-            f"{flag} '{path}' {what}; pass a checkpoint file (.pth or .ckpt) with {flag}"
-        )
-    try:
-        return ThermalClassifier(model_path=str(path), allow_pickle=allow_pickle)
-    except ThermalExplainError as error:
-        raise CheckpointError(f"{flag}: {error}") from error
-
-
-def _source(model: object) -> str:
-    """The path of a model given by path, else ``""`` (a model object)."""
-    return str(model) if isinstance(model, (str, Path)) else ""
-
-
-def _same_file(model_a: object, model_b: object) -> bool:
-    """Whether two models were given as paths to the same file."""
-    if not isinstance(model_a, (str, Path)) or not isinstance(model_b, (str, Path)):
-        return False
-    try:
-        return os.path.samefile(model_a, model_b)
-    except OSError:
-        return False
-
-
-def _model_labels(model_a: object, model_b: object) -> tuple[str, str]:
-    """Short names of the two models: file names, with parent folders when those clash."""
-    if not isinstance(model_a, (str, Path)) or not isinstance(model_b, (str, Path)):
-        name_a = Path(model_a).name if isinstance(model_a, (str, Path)) else "model A"
-        name_b = Path(model_b).name if isinstance(model_b, (str, Path)) else "model B"
-        return name_a, name_b
-    parts_a = Path(os.path.abspath(model_a)).parts[1:]
-    parts_b = Path(os.path.abspath(model_b)).parts[1:]
-    for depth in range(1, max(len(parts_a), len(parts_b)) + 1):
-        name_a, name_b = "/".join(parts_a[-depth:]), "/".join(parts_b[-depth:])
-        if name_a != name_b:
-            return name_a, name_b
-    return Path(model_a).name, Path(model_b).name
-
-
-@dataclass
-class _Side:
-    """One model of the comparison, ready to explain."""
-
-    classifier: ThermalClassifier
-    engine: CAMEngine
-    label: str
-    source: str
-
-    @property
-    def class_names(self) -> list[str]:
-        return self.classifier.class_names
-
-    @property
-    def asymmetry(self) -> bool:
-        return self.classifier.use_asymmetry
-
-    def describe(self) -> str:
-        encoder = self.classifier.encoder
-        mode = "asymmetry (6-channel)" if self.asymmetry else "RGB"
-        where = f"{self.source}: " if self.source else ""
-        return (
-            f"{where}{encoder.backbone_name}, {mode} input, classes {', '.join(self.class_names)}"
-        )
 
 
 @dataclass
@@ -327,29 +102,20 @@ class BatchComparison:
 
 
 @dataclass
-class _Loaded:
-    """One readable image: both models' inputs and the panel thumbnail."""
-
-    path: str
-    input_a: torch.Tensor
-    input_b: torch.Tensor
-    original_size: tuple[int, int]
-    thumbnail: np.ndarray
-
-
-@dataclass
 class ComparisonRun:
     """What a comparison run produced.
 
     Attributes:
-        records: one record per image, in input order.
+        records: one record per given image, ordered by path.
         output_dir: the absolute output folder.
         seconds: wall time of the run.
+        compared: images compared by this call (the others were already recorded).
     """
 
     records: list[dict[str, Any]]
     output_dir: Path
     seconds: float
+    compared: int = 0
 
     @property
     def failed(self) -> int:
@@ -406,40 +172,25 @@ class ModelComparison:
         device: str | torch.device | None = None,
         allow_pickle: bool = False,
     ) -> None:
-        _check_fraction(top_fraction)
-        self.top_fraction = float(top_fraction)
-        self.device = _resolve_device(device)
-        classifier_a = _load_model(model_a, "--model_a", allow_pickle)
-        classifier_b = _load_model(model_b, "--model_b", allow_pickle)
-        for classifier in (classifier_a, classifier_b):
-            check_preprocessing(image_size, DEFAULT_MEAN, DEFAULT_STD, classifier.use_asymmetry)
-        self.image_size = image_size
+        self.top_fraction = check_number("top_fraction", top_fraction, 0.0, 1.0, low_open=True)
+        self.device = resolve_device(device)
+        classifier_a = load_model(model_a, "--model_a", allow_pickle)
+        classifier_b = load_model(model_b, "--model_b", allow_pickle)
         self.pairs = pair_layers(classifier_a.encoder, classifier_b.encoder, layers)
-        label_a, label_b = _model_labels(model_a, model_b)
-        layers_a = [pair.layer_a for pair in self.pairs]
-        layers_b = [pair.layer_b for pair in self.pairs]
-        self.model_a = self._side(classifier_a, layers_a, method, label_a, _source(model_a))
-        self.model_b = self._side(classifier_b, layers_b, method, label_b, _source(model_b))
+        label_a, label_b = model_labels(model_a, model_b)
+        self.model_a = compared_model(
+            classifier_a, label_a, _source(model_a), [p.layer_a for p in self.pairs], method,
+            image_size,
+        )  # fmt: skip
+        self.model_b = compared_model(
+            classifier_b, label_b, _source(model_b), [p.layer_b for p in self.pairs], method,
+            image_size,
+        )  # fmt: skip
+        for model in (self.model_a, self.model_b):
+            model.classifier.to(self.device)  # the engine runs it in eval mode
+        self.image_size = image_size
         self.method = self.model_a.engine.method.name
-        self.same_file = _same_file(model_a, model_b)
-
-    def _side(
-        self,
-        classifier: ThermalClassifier,
-        layers: list[str],
-        method: str,
-        label: str,
-        source: str,
-    ) -> _Side:
-        classifier.to(self.device)  # the engine runs it in eval mode and restores its mode
-        engine = CAMEngine(
-            classifier.encoder,
-            layers=layers,
-            method=method,
-            class_names=classifier.class_names,
-            asymmetry=classifier.use_asymmetry,
-        )
-        return _Side(classifier, engine, label, source)
+        self.same_file = same_file(model_a, model_b)
 
     @property
     def layer_names(self) -> list[str]:
@@ -522,240 +273,137 @@ class ModelComparison:
         batch_size: int = 16,
         colormap: str = DEFAULT_COLORMAP,
         quiet: bool = True,
+        overwrite: bool = False,
+        num_workers: int = 0,
     ) -> ComparisonRun:
         """Compare the models on ``paths``; write panels, the JSON records and the report.
 
         Unreadable images are recorded with ``"status": "error"`` and never stop the run.
+        Images already compared into ``output_dir`` are skipped (``overwrite`` starts over).
 
         Raises:
-            ConfigurationError: bad ``batch_size`` or ``colormap``.
+            ConfigurationError: bad ``batch_size``, ``num_workers`` or ``colormap``.
             ThermalExplainError: ``output_dir`` cannot be written.
         """
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ConfigurationError(f"--batch_size must be a positive integer, got {batch_size!r}")
+        check_int("batch_size", batch_size, 1)
+        check_int("num_workers", num_workers, 0)
         lut = get_colormap(colormap)
         started = time.perf_counter()
-        root = _prepare_output(Path(output_dir))
-        names = NameResolver([str(path) for path in paths])
-        records: list[dict[str, Any]] = []
-        pending: list[Future[None]] = []
-        with (
-            ThreadPoolExecutor(max_workers=2) as pool,
-            Progress(len(paths), disable=quiet, description="comparing") as progress,
-        ):
-            for chunk in _chunks([str(path) for path in paths], batch_size):
-                items: list[_Loaded] = []
-                slots: list[int] = []
-                for path in chunk:
-                    loaded = self._load(path)
-                    if isinstance(loaded, str):
-                        records.append(_error_record(path, loaded))
-                        continue
-                    slots.append(len(records))
-                    records.append({"image_path": path, "status": "error"})
-                    items.append(loaded)
-                previous = pending
-                pending = self._submit(items, slots, records, names, root, lut, pool)
-                _wait(previous)
-                progress.update(len(chunk))
-            _wait(pending)
-        report = build_report(records, self)
-        text = json.dumps(records, ensure_ascii=False, indent=2, allow_nan=False)
-        _write_text(root / RESULTS_FILE, text + "\n", root)
-        _write_text(root / REPORT_FILE, report, root)
-        return ComparisonRun(records, root, time.perf_counter() - started)
-
-    def _load(self, path: str) -> _Loaded | str:
-        """Read and preprocess one image for both models; the error text if it fails."""
-        try:
-            image = read_image(path)
-            input_a = to_model_input(image, self.image_size, use_asymmetry=self.model_a.asymmetry)
-            input_b = (
-                input_a
-                if self.model_b.asymmetry == self.model_a.asymmetry
-                else to_model_input(image, self.image_size, use_asymmetry=self.model_b.asymmetry)
+        root = prepare_output_dir(output_dir)
+        if overwrite:
+            journal.remove_journals(root)
+            clear_outputs(
+                root, files=(RESULTS_FILE, REPORT_FILE), owned={PANEL_DIR: (PANEL_SUFFIX,)}
             )
-        except (ThermalExplainError, OSError, ValueError, cv2.error) as error:
-            return " ".join(str(error).split()) or type(error).__name__
-        return _Loaded(path, input_a, input_b, image.shape[:2], _thumbnail(image))
+        make_folder(root, PANEL_DIR)
+        previous = journal.read_all(root)
+        done = {path_key(e["record"]["image_path"]) for e in previous if _ok(e["record"])}
+        claims = {e["record"]["image_path"]: e["stem"] for e in previous if e.get("stem")}
+        names = NameResolver([str(path) for path in paths], claims)
+        todo = [Path(path) for path in paths if path_key(str(path)) not in done]
+        writer = journal.JournalWriter(journal.journal_path(root, 0))
+        try:
+            with (
+                ThreadPoolExecutor(max_workers=2) as pool,
+                Progress(len(todo), disable=quiet, description="comparing") as progress,
+            ):
+                waiting: list[tuple[Future[None], dict[str, Any], str]] = []
+                for batch_a, batch_b in self._batches(todo, batch_size, num_workers):
+                    writer.append(_failures(batch_a))
+                    queued = self._submit(batch_a, batch_b, names, root, lut, pool)
+                    writer.append(_finished(waiting))
+                    waiting = queued
+                    progress.update(len(batch_a) + len(batch_a.failed))
+                writer.append(_finished(waiting))
+        finally:
+            writer.close()
+        records = merge_records(entry["record"] for entry in journal.read_all(root))
+        _write(root / RESULTS_FILE, json.dumps(records, ensure_ascii=False, indent=2) + "\n")
+        _write(root / REPORT_FILE, build_report(records, self))
+        wanted = {path_key(str(path)) for path in paths}
+        covered = [record for record in records if path_key(record["image_path"]) in wanted]
+        return ComparisonRun(covered, root, time.perf_counter() - started, len(todo))
+
+    def _batches(
+        self, paths: list[Path], batch_size: int, num_workers: int
+    ) -> Iterator[tuple[Batch, Batch]]:
+        """Each model's input batch for the same images (one loader when they agree)."""
+        loaders = [
+            batch_loader(_dataset(paths, model), batch_size, num_workers)
+            for model in (self.model_a, self.model_b)
+            if model is self.model_a or model.preprocessing != self.model_a.preprocessing
+        ]
+        if len(loaders) == 1:
+            yield from ((batch, batch) for batch in loaders[0])
+        else:
+            yield from zip(*loaders, strict=True)
 
     def _submit(
         self,
-        items: list[_Loaded],
-        slots: list[int],
-        records: list[dict[str, Any]],
+        batch_a: Batch,
+        batch_b: Batch,
         names: NameResolver,
         root: Path,
         lut: np.ndarray,
         pool: ThreadPoolExecutor,
-    ) -> list[Future[None]]:
-        """Compare a batch, put its records at ``slots`` and queue its panels on ``pool``."""
-        if not items:
+    ) -> list[tuple[Future[None], dict[str, Any], str]]:
+        """Compare a batch and queue its panels; returns ``(panels, record, stem)`` per image."""
+        if not len(batch_a):
             return []
-        images_a = torch.stack([item.input_a for item in items]).to(self.device)
-        if all(item.input_a is item.input_b for item in items):
-            images_b = images_a
-        else:
-            images_b = torch.stack([item.input_b for item in items]).to(self.device)
-        sizes = [item.original_size for item in items]
-        result = self.compare_batch(images_a, images_b, sizes)
-        futures = []
-        for index, (item, slot) in enumerate(zip(items, slots, strict=True)):
-            records[slot], jobs = self._record(item, index, result, names, root)
-            futures.append(pool.submit(_write_panels, item.thumbnail, jobs, lut))
-        return futures
-
-    def _record(
-        self,
-        item: _Loaded,
-        index: int,
-        result: BatchComparison,
-        names: NameResolver,
-        root: Path,
-    ) -> tuple[dict[str, Any], list[tuple[Path, np.ndarray, np.ndarray, list[str], list[str]]]]:
-        """One image's record and its panel jobs ``(path, map_a, map_b, title, captions)``."""
-        class_a = int(result.predicted_a[index])
-        class_b = int(result.predicted_b[index])
-        label_a = self.model_a.class_names[class_a]
-        label_b = self.model_b.class_names[class_b]
-        confidence_a = round(float(result.confidence_a[index]), 4)
-        confidence_b = round(float(result.confidence_b[index]), 4)
-        agree = self.agree(class_a, class_b)
-        stem = names.stem_for(item.path)
-        layers: dict[str, dict[str, Any]] = {}
-        jobs = []
-        for pair in self.pairs:
-            rho = _finite(float(result.spearman[pair.name][index]))
-            iou = _finite(float(result.top_iou[pair.name][index]))
-            panel = inside(root, f"{PANEL_DIR}/{stem}_{layer_token(pair.name)}{PANEL_SUFFIX}")
-            layers[pair.name] = {
-                "layer_a": pair.layer_a,
-                "layer_b": pair.layer_b,
-                "spearman": rho,
-                "top_iou": iou,
-                "flat_map": bool(result.flat[pair.name][index]),
-                "panel_path": os.fspath(panel),
-            }
-            percent = f"{self.top_fraction * 100:g}%"
-            title = [
-                f"A: {label_a} ({confidence_a:.2f})  B: {label_b} ({confidence_b:.2f})  "
-                f"{'agree' if agree else 'disagree'}",
-                f"{pair.name}: Spearman {_show(rho)}, top-{percent} IoU {_show(iou)}",
-            ]
-            captions = ["original", f"A: {self.model_a.label}", f"B: {self.model_b.label}"]
-            jobs.append(
-                (
-                    panel,
-                    result.maps_a[pair.name][index].numpy(),
-                    result.maps_b[pair.name][index].numpy(),
-                    title,
-                    captions,
-                )
+        images_a = batch_a.images.to(self.device)
+        images_b = images_a if batch_b is batch_a else batch_b.images.to(self.device)
+        result = self.compare_batch(images_a, images_b, batch_a.original_sizes)
+        queued = []
+        models = (self.model_a, self.model_b)
+        for index, path in enumerate(batch_a.paths):
+            stem = names.stem_for(path)
+            agree = self.agree(int(result.predicted_a[index]), int(result.predicted_b[index]))
+            record, jobs = image_record(
+                models, self.pairs, self.top_fraction, agree, path, stem, index, result, root
             )
-        record = {
-            "image_path": item.path,
-            "status": "ok",
-            "model_a": {
-                "predicted_class": class_a,
-                "predicted_label": label_a,
-                "confidence": confidence_a,
-            },
-            "model_b": {
-                "predicted_class": class_b,
-                "predicted_label": label_b,
-                "confidence": confidence_b,
-            },
-            "agree": agree,
-            "layers": layers,
-        }
-        return record, jobs
+            queued.append((pool.submit(write_comparison_panels, path, jobs, lut), record, stem))
+        return queued
 
 
-def _check_fraction(value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-        raise ConfigurationError(
-            f"--top_fraction must be a number in (0, 1] but got {value!r}; e.g. 0.2"
-        )
+def _dataset(paths: list[Path], model: ComparedModel) -> ThermalImageDataset:
+    prep = model.preprocessing
+    return ThermalImageDataset(
+        paths, None, prep.image_size, prep.mean, prep.std, prep.use_asymmetry
+    )
 
 
-def _resolve_device(device: str | torch.device | None) -> torch.device:
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as error:
-        raise ConfigurationError(
-            f"--device {device!r} is not a device; pass cpu, cuda or cuda:N"
-        ) from error
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigurationError(
-            f"--device {device} was asked for but no CUDA GPU is available; pass --device cpu"
-        )
-    return resolved
+def _failures(batch: Batch) -> list[dict[str, Any]]:
+    return [{"stem": None, "record": error_record(item.path, item.error)} for item in batch.failed]
 
 
-def _prepare_output(output_dir: Path) -> Path:
-    """Create ``output_dir/panels`` and return ``output_dir`` as an absolute path."""
-    root = Path(os.path.abspath(output_dir))
-    try:
-        (root / PANEL_DIR).mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ThermalExplainError(
-            f"--output_dir '{root}' cannot be created ({error.strerror or error}); "
-            "choose another --output_dir"
-        ) from error
-    if not os.access(root / PANEL_DIR, os.W_OK | os.X_OK):
-        raise ThermalExplainError(
-            f"--output_dir '{root}' is not writable; choose another --output_dir"
-        )
-    return root
+def _finished(waiting: list[tuple[Future[None], dict[str, Any], str]]) -> list[dict[str, Any]]:
+    """Journal entries of queued images once their panels are written (or failed)."""
+    entries = []
+    for future, record, stem in waiting:
+        try:
+            future.result()
+        except Exception as error:  # a panel that cannot be written fails its image only
+            record = error_record(
+                record["image_path"], f"writing panels failed: {describe_error(error)}"
+            )
+        entries.append({"stem": stem, "record": record})
+    return entries
 
 
-def _write_text(path: Path, text: str, root: Path) -> None:
+def _source(model: object) -> str:
+    """The path of a model given by path, else ``""`` (a model object)."""
+    return str(model) if isinstance(model, (str, Path)) else ""
+
+
+def _ok(record: dict[str, Any]) -> bool:
+    return record.get("status") == STATUS_OK and isinstance(record.get("image_path"), str)
+
+
+def _write(path: Path, text: str) -> None:
     try:
         atomic_write_text(path, text)
     except OSError as error:
         raise ThermalExplainError(
-            f"cannot write '{path.name}' in --output_dir '{root}' ({error.strerror or error}); "
-            "free disk space or choose another --output_dir"
+            f"cannot write '{path.name}' in --output_dir '{path.parent}' "
+            f"({error.strerror or error}); free disk space or choose another --output_dir"
         ) from error
-
-
-def _write_panels(
-    thumbnail: np.ndarray,
-    jobs: Sequence[tuple[Path, np.ndarray, np.ndarray, list[str], list[str]]],
-    lut: np.ndarray,
-) -> None:
-    """Render and write one image's panels (runs on a worker thread)."""
-    for path, map_a, map_b, title, captions in jobs:
-        panel = comparison_panel(thumbnail, map_a, map_b, lut, title, captions)
-        try:
-            write_bytes(os.fspath(path), encode_png(panel))
-        except OSError as error:
-            raise ThermalExplainError(
-                f"cannot write panel '{path}' ({error.strerror or error}); free disk space or "
-                "choose another --output_dir"
-            ) from error
-
-
-def _wait(futures: Sequence[Future[None]]) -> None:
-    """Wait for ``futures``; re-raise the first failure."""
-    for future in futures:
-        future.result()
-
-
-def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _error_record(path: str, error: str) -> dict[str, Any]:
-    return {"image_path": path, "status": "error", "error": error}
-
-
-def _finite(value: float) -> float | None:
-    return round(value, 4) if math.isfinite(value) else None
-
-
-def _show(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}"

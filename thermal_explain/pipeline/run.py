@@ -1,22 +1,53 @@
-"""The plain analysis loop: images -> engine -> writer, with resume and progress."""
+"""The steps every explanation run shares, from its output folder to its report.
+
+``analyze``, the Python API and ``predict`` (through ``GradCAMCallback``, on every DDP
+rank) differ only in how explained batches reach :meth:`ExplanationRun.write`::
+
+    run = ExplanationRun(output_dir, class_names=names, layers=explainer.layers)
+    with run:
+        for batch in loader_over(run.pending(paths)):
+            run.write(explainer(batch))
+        records = run.finish()
+
+The run prepares the folder (and clears it on ``overwrite``), opens the TensorBoard run and
+the :class:`~thermal_explain.output.writer.ResultWriter`, tells which images are still to
+do (resume), and at the end merges the journals into ``analysis_results.json``, the report
+and the summary plots.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader
 
-from thermal_explain.data.dataset import ThermalImageDataset, collate
+from thermal_explain.data.dataset import ThermalImageDataset, batch_loader
 from thermal_explain.data.files import label_index
-from thermal_explain.output import ResultWriter
-from thermal_explain.output.summary_plots import write_summary_plots
-from thermal_explain.pipeline.explainer import Explainer
+from thermal_explain.data.preprocessing import Preprocessing
+from thermal_explain.output.folder import clear_outputs, prepare_output_dir
+from thermal_explain.output.summary_plots import PLOTS_DIR, write_summary_plots
+from thermal_explain.output.writer import ResultWriter, finalize_results, read_results
+from thermal_explain.pipeline.explainer import ExplainedBatch, Explainer
 from thermal_explain.pipeline.progress import Progress
+
+TENSORBOARD_DIR = "tensorboard"
+
+Barrier = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """How the writer draws: colormap, overlay weights, and whether to draw the figures."""
+
+    colormap: str = "jet"
+    original_alpha: float = 0.3
+    heatmap_alpha: float = 0.7
+    save_figures: bool = True
 
 
 @dataclass
@@ -33,59 +64,163 @@ class RunSummary:
         return sum(1 for record in self.records if record.get("status") != "ok")
 
 
-def run_analysis(
+class ExplanationRun:
+    """One run's output folder, TensorBoard run and writer, from start to finished report.
+
+    Args:
+        output_dir: the run's folder (created when missing).
+        class_names: class names by index (for the report and the plots).
+        layers: the names of the maps each image gets (for the report's order).
+        output: how the writer draws.
+        overwrite: clear this tool's earlier outputs (and TensorBoard run) first.
+        all_paths: every input path of the run, so same-stem inputs get stable names.
+        log_to_tensorboard: log overlays and summary plots under ``output_dir/tensorboard``.
+        rank: this process's global rank (DDP); rank zero clears, merges and reports.
+        barrier: synchronizes the ranks (``trainer.strategy.barrier``); ``None`` on one
+            process.
+
+    Raises:
+        ThermalExplainError: ``output_dir`` cannot be used.
+        ConfigurationError: a bad output option (colormap, alpha).
+    """
+
+    def __init__(
+        self,
+        output_dir: str | Path,
+        *,
+        class_names: Sequence[str],
+        layers: Sequence[str],
+        output: OutputOptions | None = None,
+        overwrite: bool = False,
+        all_paths: Sequence[str] | None = None,
+        log_to_tensorboard: bool = True,
+        rank: int = 0,
+        barrier: Barrier | None = None,
+    ) -> None:
+        self.output_dir = prepare_output_dir(output_dir)
+        self.class_names = list(class_names)
+        self.layers = list(layers)
+        self.rank = rank
+        self._barrier = barrier or (lambda name: None)
+        if overwrite and rank == 0:
+            ResultWriter.clear(self.output_dir)
+            clear_outputs(self.output_dir, trees=(TENSORBOARD_DIR, PLOTS_DIR))
+        self._barrier("thermal_explain_cleared")
+        self.tensorboard = _summary_writer(self.output_dir, rank) if log_to_tensorboard else None
+        try:
+            self.writer = ResultWriter(
+                self.output_dir,
+                class_names=self.class_names,
+                layers=self.layers,
+                rank=rank,
+                tensorboard=self.tensorboard,
+                all_paths=all_paths,
+                **asdict(output or OutputOptions()),
+            )
+        except BaseException:
+            self._close_tensorboard()
+            raise
+        # Every rank reads the journals (and so shards the same remaining images) before
+        # any rank appends to its own.
+        self._barrier("thermal_explain_resume")
+        self._finished = False
+
+    def pending(self, paths: Sequence[str | Path]) -> list[Path]:
+        """``paths`` without the images that already have a successful record."""
+        keep = set(self.writer.filter_pending([str(path) for path in paths]))
+        return [Path(path) for path in paths if str(path) in keep]
+
+    def write(self, explained: ExplainedBatch, step: int | None = None) -> None:
+        """Hand one batch's explained images and failed inputs to the writer."""
+        self.writer.submit(explained.items, step)
+        self.writer.record_failures(explained.failed)
+
+    def finish(self) -> list[dict[str, Any]]:
+        """Drain the writer; on rank zero merge every journal, write the report and plots.
+
+        Returns:
+            Every record in ``output_dir`` on rank zero (earlier runs included), else ``[]``.
+        """
+        self._finished = True
+        self.writer.close(finalize=False)
+        self._barrier("thermal_explain_written")
+        records: list[dict[str, Any]] = []
+        if self.rank == 0:
+            records = read_results(self.output_dir)
+            if records is None:
+                records = finalize_results(self.output_dir, self.class_names, self.layers)
+                write_summary_plots(
+                    self.output_dir, records, self.class_names, self.layers, self.tensorboard
+                )
+        self._close_tensorboard()
+        return records
+
+    def close(self) -> None:
+        """Stop without the end-of-run files (after an error): what was written stays."""
+        if not self._finished:
+            self._finished = True
+            self.writer.close(finalize=False)
+        self._close_tensorboard()
+
+    def __enter__(self) -> ExplanationRun:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _close_tensorboard(self) -> None:
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+            self.tensorboard = None
+
+
+def explain_files(
+    run: ExplanationRun,
+    explainer: Explainer,
     paths: Sequence[Path],
     *,
-    explainer: Explainer,
-    writer: ResultWriter,
+    preprocessing: Preprocessing,
     image_root: Path | None,
-    image_size: int,
-    mean: Sequence[float],
-    std: Sequence[float],
     device: torch.device,
     batch_size: int = 16,
     num_workers: int = 0,
     quiet: bool = False,
-    tensorboard: Any = None,
 ) -> RunSummary:
-    """Explain ``paths`` batch by batch, skipping images the writer already recorded.
+    """Explain ``paths`` batch by batch into ``run``, skipping images already recorded.
 
-    Each finished batch is handed to the writer at once (its journal makes it durable), so a
-    run killed at any moment loses at most the batch in flight. The summary plots are drawn
-    from every record once the writer has finished.
+    Each finished batch goes to the writer at once (its journal makes it durable), so a
+    run killed at any moment loses at most the batch in flight. Labels come from the
+    class folders under ``image_root`` when it is given.
     """
     started = time.perf_counter()
-    done = writer.done_paths()
-    todo = [path for path in paths if str(path) not in done]
-    labels = [
-        label_index(path, image_root, explainer.class_names) if image_root else -1 for path in todo
-    ]
+    todo = run.pending(paths)
+    names = explainer.class_names
+    labels = [label_index(path, image_root, names) if image_root else -1 for path in todo]
     dataset = ThermalImageDataset(
         todo,
         labels,
-        image_size=image_size,
-        mean=mean,
-        std=std,
-        use_asymmetry=explainer.asymmetry,
+        image_size=preprocessing.image_size,
+        mean=preprocessing.mean,
+        std=preprocessing.std,
+        use_asymmetry=preprocessing.use_asymmetry,
+        class_names=names,
     )
-    loader = DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=False,
-        num_workers=num_workers,
-        collate_fn=collate,
-        persistent_workers=False,
-    )
-    with Progress(total=len(todo), disable=quiet, unit="img") as progress:
-        for batch in loader:
-            explained = explainer(batch.to(device))
-            writer.submit(explained.items)
-            writer.record_failures(explained.failed)
+    with Progress(total=len(todo), disable=quiet) as progress:
+        for batch in batch_loader(dataset, batch_size, num_workers):
+            run.write(explainer(batch.to(device)))
             progress.update(len(batch) + len(batch.failed))
-    records = writer.close()
-    write_summary_plots(
-        writer.output_dir, records, explainer.class_names, explainer.layers, tensorboard
-    )
+    records = run.finish()
     wanted = {str(path) for path in paths}
     covered = [record for record in records if record["image_path"] in wanted]
     return RunSummary(covered, len(todo), len(paths) - len(todo), time.perf_counter() - started)
+
+
+def _summary_writer(output_dir: Path, rank: int) -> Any:
+    from torch.utils.tensorboard import SummaryWriter
+
+    return SummaryWriter(str(output_dir / TENSORBOARD_DIR), filename_suffix=f".rank{rank}")

@@ -1,0 +1,162 @@
+"""From an image to the model's input: resize, normalize, and the asymmetry split.
+
+:class:`Preprocessing` bundles the settings a model was trained with; it travels with
+checkpoints and run manifests so that a model is always explained the way it was trained.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from thermal_explain.checks import check_int, expect
+from thermal_explain.errors import ConfigurationError
+
+DEFAULT_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+"""ImageNet channel means (RGB, 0..1 scale)."""
+
+
+DEFAULT_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+"""ImageNet channel standard deviations (RGB, 0..1 scale)."""
+
+
+def to_model_input(
+    image: np.ndarray,
+    image_size: int,
+    mean: Sequence[float] = DEFAULT_MEAN,
+    std: Sequence[float] = DEFAULT_STD,
+    use_asymmetry: bool = False,
+) -> torch.Tensor:
+    """Turn an ``(H, W, 3)`` uint8 RGB image into a normalized float model input.
+
+    The whole image is resized to ``image_size x image_size`` (no crop), scaled to 0..1
+    and normalized per channel. With ``use_asymmetry`` the result is split at the
+    vertical midline (see :func:`split_asymmetry`).
+
+    Returns:
+        ``(3, S, S)`` float32, or ``(6, S, S // 2)`` in asymmetry mode.
+
+    Raises:
+        ConfigurationError: bad ``image_size`` (must be positive, and even in asymmetry
+            mode) or ``mean``/``std`` not three values (``std`` positive).
+    """
+    check_preprocessing(image_size, mean, std, use_asymmetry)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ConfigurationError(
+            f"image must be (H, W, 3) uint8 RGB, got {image.dtype} of shape {image.shape}; "
+            "read it with thermal_explain.data.images.read_image"
+        )
+    height, width = image.shape[:2]
+    shrinking = image_size * image_size < height * width
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (image_size, image_size), interpolation=interpolation)
+    tensor = torch.from_numpy(resized).permute(2, 0, 1).to(torch.float32).div_(255.0)
+    mean_t = torch.tensor(list(mean), dtype=torch.float32).view(3, 1, 1)
+    std_t = torch.tensor(list(std), dtype=torch.float32).view(3, 1, 1)
+    tensor = (tensor - mean_t) / std_t
+    return split_asymmetry(tensor) if use_asymmetry else tensor.contiguous()
+
+
+def split_asymmetry(x: torch.Tensor) -> torch.Tensor:
+    """Stack the left half and the mirrored right half of ``(..., 3, H, W)`` images.
+
+    Channels 0-2 hold columns ``0 .. W/2 - 1`` (the left face); channels 3-5 hold the
+    right half flipped horizontally, so column ``j`` of both halves lies at the same
+    distance from the midline. Works on single images and batches.
+
+    Returns:
+        ``(..., 6, H, W // 2)``, a new tensor (the input is not changed).
+
+    Raises:
+        ConfigurationError: not 3 channels, or an odd width.
+    """
+    if x.dim() < 3 or x.shape[-3] != 3:
+        raise ConfigurationError(
+            f"split_asymmetry expects (..., 3, H, W) images, got shape {tuple(x.shape)}"
+        )
+    width = x.shape[-1]
+    if width % 2:
+        raise ConfigurationError(
+            f"split_asymmetry needs an even image width, got {width}; use an even image_size"
+        )
+    half = width // 2
+    left = x[..., :half]
+    right = torch.flip(x[..., half:], dims=(-1,))
+    return torch.cat((left, right), dim=-3)
+
+
+def check_preprocessing(
+    image_size: int, mean: Sequence[float], std: Sequence[float], use_asymmetry: bool
+) -> None:
+    """Validate preprocessing arguments; raise a one-line ConfigurationError if wrong."""
+    check_int("image_size", image_size, 1)
+    expect(
+        not use_asymmetry or image_size % 2 == 0,
+        "image_size",
+        "even with use_asymmetry (the face is split at its midline)",
+        image_size,
+        f"pass e.g. {image_size + 1}",
+    )
+    for name, values in (("mean", mean), ("std", std)):
+        expect(_three_numbers(values), name, "three numbers (R, G, B)", _listed(values))
+    expect(all(value > 0 for value in std), "std", "three positive numbers", _listed(std))
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How an image file becomes the model's input.
+
+    Attributes:
+        image_size: side of the square model input in pixels.
+        mean: per-channel normalization mean (RGB, 0..1 scale).
+        std: per-channel normalization standard deviation.
+        use_asymmetry: 6-channel input of the left half and the mirrored right half.
+    """
+
+    image_size: int = 224
+    mean: tuple[float, float, float] = DEFAULT_MEAN
+    std: tuple[float, float, float] = DEFAULT_STD
+    use_asymmetry: bool = False
+
+    def __post_init__(self) -> None:
+        check_preprocessing(self.image_size, self.mean, self.std, self.use_asymmetry)
+        object.__setattr__(self, "mean", tuple(float(value) for value in self.mean))
+        object.__setattr__(self, "std", tuple(float(value) for value in self.std))
+        object.__setattr__(self, "use_asymmetry", bool(self.use_asymmetry))
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """``(C, S, W)`` of every model input: ``(3, S, S)`` or ``(6, S, S // 2)``."""
+        size = self.image_size
+        return (6, size, size // 2) if self.use_asymmetry else (3, size, size)
+
+    def __call__(self, image: np.ndarray) -> torch.Tensor:
+        """``(H, W, 3)`` uint8 RGB -> ``input_shape`` float32 (see :func:`to_model_input`)."""
+        return to_model_input(image, self.image_size, self.mean, self.std, self.use_asymmetry)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready settings (lists for the tuples)."""
+        data = asdict(self)
+        data.update(mean=list(self.mean), std=list(self.std))
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Preprocessing:
+        """The settings :meth:`to_dict` wrote; unknown keys are ignored."""
+        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+        return cls(**known)
+
+
+def _three_numbers(values: object) -> bool:
+    if not isinstance(values, Sequence) or isinstance(values, str) or len(values) != 3:
+        return False
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
+def _listed(values: object) -> object:
+    return list(values) if isinstance(values, Sequence) and not isinstance(values, str) else values
