@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench help-cache clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_cam.py
 	$(BIN)/python benchmarks/bench_pipeline.py
+
+# fit/validate/predict --help without importing torch: re-render after changing the code.
+help-cache: $(STAMP)
+	$(BIN)/python -m thermal_explain.cli.help_cache
 
 clean:
 	rm -rf $(VENV) demo_output interpretability_analysis .pytest_cache .ruff_cache

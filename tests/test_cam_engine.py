@@ -392,9 +392,7 @@ def test_maps_and_records(engine: CAMEngine, images: torch.Tensor) -> None:
         assert torch.allclose(maps, normalize_maps(result.raw_maps[layer]))
     records = result.statistics_records(LAYERS18[-1])
     assert len(records) == 2 and len(records[0]["center_of_mass"]) == 2
-    sample = result.sample_statistics(1)
-    assert list(sample) == result.layers and sample[LAYERS18[-1]] == records[1]
-    assert result.side_attribution is None and result.side_attribution_record(0) is None
+    assert result.side_attribution is None
     fused = result.fused("mean")
     assert fused.shape == (2, 1, SIZE, SIZE) and fused.max() <= 1
 
@@ -416,8 +414,7 @@ def test_asymmetry_maps_and_side_attribution(encoder6: TinyEncoder) -> None:
     energy = (x * gradients).abs().detach()
     left, right = energy[:, :3].sum((1, 2, 3)), energy[:, 3:].sum((1, 2, 3))
     assert torch.allclose(sides[:, 0, 0], left / (left + right), atol=1e-5)
-    record = result.side_attribution_record(0)
-    assert record is not None and record["left"] + record["right"] == pytest.approx(1.0)
+    assert float(sides[0, 0].sum()) == pytest.approx(1.0)
     plain = CAMEngine(encoder6, layers=LAYERS18[1:])(stacked)
     for layer in engine.layers:
         assert torch.allclose(plain.raw_maps[layer], result.raw_maps[layer], atol=1e-6)

@@ -73,22 +73,6 @@ class CAMResult:
         """
         return statistics_records(self.statistics[layer], column)
 
-    def sample_statistics(self, index: int, column: int = 0) -> dict[str, dict[str, object]]:
-        """The ``feature_statistics`` of every layer for image ``index``: ``{layer: {...}}``."""
-        return {
-            layer: statistics_records(
-                {name: values[index : index + 1] for name, values in stats.items()}, column
-            )[0]
-            for layer, stats in self.statistics.items()
-        }
-
-    def side_attribution_record(self, index: int, column: int = 0) -> dict[str, float] | None:
-        """``{"left": float, "right": float}`` for image ``index``; ``None`` without asymmetry."""
-        if self.side_attribution is None:
-            return None
-        left, right = self.side_attribution[index, column].tolist()
-        return {"left": left, "right": right}
-
     def fused(self, mode: str = "max", display: bool = True) -> torch.Tensor:
         """All layers' maps fused into one ``(N, T, H, W)`` map (see :func:`fuse_maps`).
 

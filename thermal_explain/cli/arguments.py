@@ -10,8 +10,27 @@ from dataclasses import MISSING, fields
 from typing import Any, NoReturn
 
 
+class DefaultsFormatter(argparse.HelpFormatter):
+    """Help that shows each option's default (when it has a meaningful one)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        shown = "%(default)" in text or "default:" in text
+        empty = action.default in (None, False, (), argparse.SUPPRESS)
+        if shown or empty or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 class OneLineParser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose errors are a single stderr line naming the fix."""
+    """An ``ArgumentParser`` whose errors are a single stderr line naming the fix.
+
+    Its help shows every option's default.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         print(f"{self.prog}: error: {message}; see '{self.prog} --help'", file=sys.stderr)
@@ -31,8 +50,7 @@ def add_image_source(parser: argparse.ArgumentParser, purpose: str) -> None:
     parser.add_argument(
         "--pattern",
         default="*.jpg",
-        help="glob under --image_dir: *.jpg, */*.jpg (class folders), **/*.png "
-        "(default: %(default)s)",
+        help="glob under --image_dir: *.jpg, */*.jpg (class folders), **/*.png",
     )
 
 
@@ -60,7 +78,7 @@ def add_dataclass_options(parser: argparse.ArgumentParser, cls: type) -> None:
             else:
                 parser.add_argument(f"--{item.name}", action="store_true", help=text)
             continue
-        options: dict[str, Any] = {"default": default, "help": _with_default(text, default)}
+        options: dict[str, Any] = {"default": default, "help": text}
         members = _members(kind)
         if tuple in {typing.get_origin(member) or member for member in members}:
             options["nargs"] = "+"
@@ -84,12 +102,6 @@ def _members(kind: Any) -> tuple[Any, ...]:
     if typing.get_origin(kind) in (typing.Union, types.UnionType):
         return tuple(member for member in typing.get_args(kind) if member is not type(None))
     return (kind,)
-
-
-def _with_default(text: str, default: object) -> str:
-    if default is None or default == ():
-        return text
-    return f"{text} (default: {default})"
 
 
 def _int_or_text(value: str) -> int | str:

@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--output_dir",
         default=DEFAULT_OUTPUT_DIR,
-        help="folder of every output (default: %(default)s)",
+        help="folder of every output",
     )
     parser.add_argument(
         "--layers",
@@ -37,28 +37,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--method", default="gradcam", help="gradcam, gradcam++, xgradcam, layercam or hirescam"
     )
-    parser.add_argument(
-        "--image_size", type=int, default=224, help="side of the model input (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--batch_size", type=int, default=16, help="images per engine call (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--num_workers", type=int, default=0, help="image-decoding processes (default: 0)"
-    )
+    parser.add_argument("--image_size", type=int, default=224, help="side of the model input")
+    parser.add_argument("--batch_size", type=int, default=16, help="images per engine call")
+    parser.add_argument("--num_workers", type=int, default=0, help="image-decoding processes")
     parser.add_argument(
         "--top_fraction",
         type=float,
         default=0.2,
-        help="share of the hottest pixels whose overlap (IoU) is measured, in (0, 1] "
-        "(default: %(default)s)",
+        help="share of the hottest pixels whose overlap (IoU) is measured, in (0, 1]",
     )
     parser.add_argument(
         "--device", default=None, help="cpu, cuda or cuda:N (default: a GPU if any)"
     )
-    parser.add_argument(
-        "--colormap", default="jet", help="any OpenCV or matplotlib colormap (default: jet)"
-    )
+    parser.add_argument("--colormap", default="jet", help="any OpenCV or matplotlib colormap")
     parser.add_argument(
         "--overwrite", action="store_true", help="start over instead of resuming --output_dir"
     )

@@ -1,4 +1,4 @@
-"""LightningCLI for ``thermal-explain fit|validate|test|predict``."""
+"""LightningCLI for ``thermal-explain fit|validate|predict``."""
 
 from __future__ import annotations
 
@@ -14,8 +14,6 @@ from thermal_explain.data.datamodule import ThermalDataModule
 from thermal_explain.lightning.callback import GradCAMCallback
 from thermal_explain.lightning.progress import ImageProgressBar
 from thermal_explain.modeling.classifier import ThermalClassifier
-
-PREDICT_DEFAULTS = {"return_predictions": False}
 
 
 class ThermalLightningCLI(LightningCLI):
@@ -68,7 +66,7 @@ class ThermalLightningCLI(LightningCLI):
 
 
 def run_lightning_cli(args: list[str]) -> int:
-    """Run a LightningCLI sub-command (``fit``, ``validate``, ``test`` or ``predict``)."""
+    """Run a LightningCLI sub-command (``fit``, ``validate`` or ``predict``)."""
     with warnings.catch_warnings():
         # ``args`` is passed on purpose (the dispatcher strips nothing but keeps the command).
         warnings.filterwarnings("ignore", message=".*args parameter is intended.*")
@@ -76,6 +74,7 @@ def run_lightning_cli(args: list[str]) -> int:
             ThermalClassifier,
             ThermalDataModule,
             save_config_kwargs={"overwrite": True},
+            parser_kwargs={"prog": "thermal-explain"},
             args=args,
             auto_configure_optimizers=False,
         )

@@ -6,6 +6,7 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
+from thermal_explain.cli.noise import filter_library_noise
 from thermal_explain.errors import ThermalExplainError
 
 LIGHTNING_COMMANDS = ("fit", "validate", "predict")
@@ -25,6 +26,10 @@ Tool commands:
   synth      write a synthetic thermal-face data set with lesion masks
   quickstart find the newest checkpoint and a data set here, then analyze
   compare    compare two models' heatmaps on the same images
+  configs    write the shipped configs (fit, predict, demo) into a folder
+
+`thermal-explain COMMAND --help` shows each command's options with their defaults;
+`thermal-explain predict --print_config` shows a run's whole configuration.
 """
 
 
@@ -34,6 +39,7 @@ TOOL_COMMANDS = {
     "synth": "thermal_explain.cli.synth",
     "quickstart": "thermal_explain.cli.quickstart",
     "compare": "thermal_explain.cli.compare",
+    "configs": "thermal_explain.cli.configs",
 }
 
 
@@ -41,6 +47,19 @@ def _tool_command(name: str) -> Callable[[list[str]], int]:
     """The ``main(argv) -> int`` of a tool command, imported only when used."""
     module = importlib.import_module(TOOL_COMMANDS[name])
     return module.main
+
+
+def _lightning_help(command: str) -> int:
+    """``fit|validate|predict --help``: the kept text when it fits, else rendered and kept."""
+    from thermal_explain.cli.help_cache import cached_help, render_and_keep
+
+    text = cached_help(command)
+    if text is None:
+        from thermal_explain.cli.lightning import run_lightning_cli
+
+        text = render_and_keep(command, lambda: run_lightning_cli([command, "--help"]))
+    print(text, end="")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,8 +74,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"thermal-explain {__version__}")
         return 0
     command, rest = args[0], args[1:]
+    filter_library_noise()
     try:
         if command in LIGHTNING_COMMANDS:
+            if rest in (["--help"], ["-h"]):
+                return _lightning_help(command)
             from thermal_explain.cli.lightning import run_lightning_cli
 
             return run_lightning_cli([command, *rest])

@@ -17,11 +17,18 @@ def main(argv: list[str]) -> int:
         description="Find the newest checkpoint and a data set under --root, show them, and "
         "analyze after confirmation.",
     )
-    parser.add_argument("--root", default=".", help="folder to search (default: here)")
+    parser.add_argument("--root", default=".", help="folder to search")
     parser.add_argument("--yes", action="store_true", help="do not ask (for scripts)")
-    parser.add_argument("--output_dir", default="interpretability_analysis")
-    parser.add_argument("--use_asymmetry", action="store_true", default=None)
-    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument(
+        "--output_dir", default="interpretability_analysis", help="folder of every output"
+    )
+    parser.add_argument(
+        "--use_asymmetry",
+        action="store_true",
+        default=None,
+        help="6-channel left/mirrored-right mode (default: as the checkpoint)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     root = Path(args.root)
     if not root.is_dir():

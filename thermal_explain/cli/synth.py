@@ -16,12 +16,10 @@ def main(argv: list[str] | None = None) -> int:
         description="Write synthetic thermal faces (ICAS with lesion masks, and normal).",
     )
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--n", type=int, default=400, help="number of faces (default 400)")
-    parser.add_argument("--size", type=int, default=128, help="image side in pixels (128)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
-    parser.add_argument(
-        "--icas_fraction", type=float, default=0.5, help="fraction of ICAS faces (0.5)"
-    )
+    parser.add_argument("--n", type=int, default=400, help="number of faces")
+    parser.add_argument("--size", type=int, default=128, help="image side in pixels")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--icas_fraction", type=float, default=0.5, help="fraction of ICAS faces")
     parser.add_argument("--ext", default="png", choices=IMAGE_EXTENSIONS, help="image format")
     args = parser.parse_args(argv)
     try:

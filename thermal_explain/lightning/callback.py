@@ -212,7 +212,10 @@ class GradCAMCallback(Callback):
         )
         if isinstance(dataset, ThermalImageDataset):
             # Resume: the loader is built after setup, over the images still to do only.
-            datamodule.predict_dataset = dataset.subset(self._run.pending(dataset.paths))
+            todo = dataset.subset(self._run.pending(dataset.paths))
+            datamodule.predict_dataset = todo
+            if len(todo) == 0:  # Lightning skips an empty predict loop and its hooks
+                self._finish(trainer, resumed_done=True)
 
     @override
     def on_predict_batch_end(
@@ -230,15 +233,19 @@ class GradCAMCallback(Callback):
 
     @override
     def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._finish(trainer)
+
+    def _finish(self, trainer: L.Trainer, resumed_done: bool = False) -> None:
         if self._run is None:
             return
         run, self._run = self._run, None
         records = run.finish()
         if trainer.is_global_zero:
             failed = sum(1 for r in records if r.get("status") != "ok")
+            done = " (nothing left to explain; --overwrite starts over)" if resumed_done else ""
             rank_zero_info(
                 f"Grad-CAM: {len(records)} images recorded ({failed} failed) in "
-                f"{run.output_dir / RESULTS_FILE}"
+                f"{run.output_dir / RESULTS_FILE}{done}"
             )
 
     # ------------------------------------------------------------------- state

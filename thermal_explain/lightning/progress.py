@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.callbacks.progress.tqdm_progress import Tqdm
 from typing_extensions import override
 
 from thermal_explain.types import Batch
@@ -24,6 +26,20 @@ class ImageProgressBar(TQDMProgressBar):
         self._images = 0
 
     @override
+    def init_predict_tqdm(self) -> Tqdm:
+        return Tqdm(
+            desc="explaining",
+            unit="img",
+            position=2 * self.process_position,
+            disable=self.is_disabled,
+            leave=True,
+            dynamic_ncols=True,
+            file=sys.stdout,
+            smoothing=0,
+            bar_format=self.BAR_FORMAT,
+        )
+
+    @override
     def on_predict_batch_start(
         self,
         trainer: L.Trainer,
@@ -36,8 +52,6 @@ class ImageProgressBar(TQDMProgressBar):
             return
         bar = self.predict_progress_bar
         bar.reset(total=_images_in(trainer.predict_dataloaders, dataloader_idx))
-        bar.unit = "img"
-        bar.set_description("explaining")
         self._images = 0
 
     @override

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from thermal_explain.metrics.faithfulness import (
     ConfidenceChange,
-    FaithfulnessResult,
     PerturbationCurves,
     confidence_change,
     curve_auc,
     deletion_insertion,
     drop_in_confidence,
-    evaluate_faithfulness,
     increase_in_confidence,
     softmax_scorer,
 )
@@ -37,7 +35,6 @@ from thermal_explain.metrics.similarity import spearman_correlation, top_fractio
 
 __all__ = [
     "ConfidenceChange",
-    "FaithfulnessResult",
     "LayerSanity",
     "LocalizationResult",
     "PerturbationCurves",
@@ -49,7 +46,6 @@ __all__ = [
     "deletion_insertion",
     "drop_in_confidence",
     "energy_inside",
-    "evaluate_faithfulness",
     "evaluate_localization",
     "increase_in_confidence",
     "mask_iou",

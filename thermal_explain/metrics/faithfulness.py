@@ -34,7 +34,7 @@ probabilities; :func:`softmax_scorer` builds one from a model returning logits.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -49,14 +49,12 @@ from thermal_explain.errors import ConfigurationError
 __all__ = [
     "PERTURBATIONS",
     "ConfidenceChange",
-    "FaithfulnessResult",
     "PerturbationCurves",
     "ScoreFn",
     "confidence_change",
     "curve_auc",
     "deletion_insertion",
     "drop_in_confidence",
-    "evaluate_faithfulness",
     "gaussian_blur",
     "increase_in_confidence",
     "perturbation_reference",
@@ -253,30 +251,6 @@ class ConfidenceChange:
     def increase(self) -> Tensor:
         """Per-sample increase in confidence (:func:`increase_in_confidence`)."""
         return increase_in_confidence(self.original, self.explained)
-
-
-@dataclass(frozen=True)
-class FaithfulnessResult:
-    """All faithfulness scores of one layer's maps."""
-
-    curves: PerturbationCurves
-    confidence: ConfidenceChange
-
-    def to_records(self) -> list[dict[str, object]]:
-        """One JSON-ready dict per image (values are lists when maps have a target axis).
-
-        Keys: ``deletion_auc``, ``insertion_auc``, ``drop_in_confidence`` (percent),
-        ``increase_in_confidence`` (bool).
-        """
-        columns = {
-            "deletion_auc": self.curves.deletion_auc,
-            "insertion_auc": self.curves.insertion_auc,
-            "drop_in_confidence": self.confidence.drop,
-            "increase_in_confidence": self.confidence.increase,
-        }
-        lists = {key: value.detach().cpu().tolist() for key, value in columns.items()}
-        count = len(lists["deletion_auc"])
-        return [{key: values[i] for key, values in lists.items()} for i in range(count)]
 
 
 # --------------------------------------------------------------------------- batched scoring
@@ -496,53 +470,3 @@ def confidence_change(
     original = _target_scores(score_fn, build_original, jobs.targets, chunk_size)
     explained = _target_scores(score_fn, build_explained, jobs.targets, chunk_size)
     return ConfidenceChange(original.view(jobs.shape), explained.view(jobs.shape))
-
-
-def evaluate_faithfulness(
-    images: Tensor,
-    maps: Mapping[str, Tensor],
-    targets: Tensor | int | Sequence[int],
-    score_fn: ScoreFn,
-    *,
-    steps: int = 16,
-    perturbation: Perturbation = "blur",
-    blur_sigma: float = 5.0,
-    blur_kernel_size: int = 11,
-    chunk_size: int = 64,
-) -> dict[str, FaithfulnessResult]:
-    """All faithfulness scores for every layer's maps of one batch.
-
-    Args:
-        images: ``(N, C, H, W)`` model inputs.
-        maps: layer name -> ``(N, H, W)`` or ``(N, T, H, W)`` maps in ``[0, 1]`` on the
-            image grid (``CAMResult.maps``).
-        targets: ``(N,)`` or ``(N, T)`` explained classes (``CAMResult.targets``).
-        score_fn: ``(B, C, H, W)`` -> ``(B, K)`` probabilities.
-        steps: deletion/insertion steps.
-        perturbation: ``"blur"``, ``"zero"`` or ``"mean"``.
-        blur_sigma: Gaussian standard deviation for ``"blur"``.
-        blur_kernel_size: odd Gaussian kernel width for ``"blur"``.
-        chunk_size: images per forward pass.
-
-    Returns:
-        layer name -> :class:`FaithfulnessResult`.
-    """
-    return {
-        layer: FaithfulnessResult(
-            curves=deletion_insertion(
-                images,
-                layer_maps,
-                targets,
-                score_fn,
-                steps=steps,
-                perturbation=perturbation,
-                blur_sigma=blur_sigma,
-                blur_kernel_size=blur_kernel_size,
-                chunk_size=chunk_size,
-            ),
-            confidence=confidence_change(
-                images, layer_maps, targets, score_fn, chunk_size=chunk_size
-            ),
-        )
-        for layer, layer_maps in maps.items()
-    }

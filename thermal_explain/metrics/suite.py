@@ -44,6 +44,7 @@ from thermal_explain.metrics import (
     softmax_scorer,
 )
 from thermal_explain.metrics.sanity import cam_explainer
+from thermal_explain.metrics.summaries import SANITY_THRESHOLD
 from thermal_explain.types import FUSED, Batch
 
 METRICS = ("deletion", "insertion", "confidence", "localization", "sanity")
@@ -81,7 +82,6 @@ class MetricOptions:
     perturbation: str = "blur"
     tolerance: float = 15.0
     iou_threshold: float = 0.5
-    sanity_threshold: float = 0.5
     seed: int = 0
 
 
@@ -268,7 +268,7 @@ class QualityMetrics:
             outcome = cascading_randomization(
                 self.encoder,
                 explain,
-                threshold=self.options.sanity_threshold,
+                threshold=SANITY_THRESHOLD,
                 seed=self.options.seed,
             )
         for layer, sanity in outcome.layers.items():

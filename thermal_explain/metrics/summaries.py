@@ -1,10 +1,18 @@
-"""Aggregates over analysis records: localization and sanity summaries per layer."""
+"""Every aggregate over analysis records, in one place.
+
+Localization and sanity summaries per layer (report, demo), deletion against a random map,
+per-layer values and curves, and class-mean maps read back from ``feature_maps/*.npy``
+(summary plots). Pure reads: records are never changed.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 SANITY_THRESHOLD = 0.5
@@ -71,3 +79,102 @@ def layer_entry_of(record: Mapping[str, Any], layer: str) -> Mapping[str, Any]:
     """The ``gradcam_results`` entry of ``layer`` in ``record`` (``{}`` when absent)."""
     entry = (record.get("gradcam_results") or {}).get(layer)
     return entry if isinstance(entry, Mapping) else {}
+
+
+def deletion_against_random(
+    records: Sequence[Mapping[str, Any]], layers: Sequence[str]
+) -> dict[str, tuple[float, float]]:
+    """Mean deletion AUC of each layer's maps and of random maps on the same images."""
+    result = {}
+    for layer in layers:
+        aucs = layer_values(records, layer, ("faithfulness", "deletion_auc"))
+        randoms = layer_values(records, layer, ("faithfulness", "deletion_auc_random"))
+        if aucs and randoms:
+            result[layer] = (round(float(np.mean(aucs)), 4), round(float(np.mean(randoms)), 4))
+    return result
+
+
+MEAN_MAP_SIZE = 64
+
+
+def class_mean_maps(
+    records: Sequence[Mapping[str, Any]], class_names: Sequence[str], layers: Sequence[str]
+) -> tuple[np.ndarray | None, list[str]]:
+    """``(K, L, 64, 64)`` mean normalized map per class and layer, and the ``K`` groups.
+
+    Maps are read back from ``feature_maps/*.npy``; a class without images is NaN (drawn
+    empty). Asymmetry maps are mirrored onto the full width first.
+    """
+    by_truth = all(r.get("true_label") is not None for r in records)
+    groups = list(class_names)
+    sums = np.zeros((len(groups), len(layers), MEAN_MAP_SIZE, MEAN_MAP_SIZE), np.float64)
+    counts = np.zeros((len(groups), len(layers)), np.int64)
+    found = False
+    for record in records:
+        label = record["true_label"] if by_truth else record["predicted_label"]
+        if label not in groups:
+            continue
+        row = groups.index(label)
+        for column, layer in enumerate(layers):
+            entry = record.get("gradcam_results", {}).get(layer)
+            raw = _raw_map(entry)
+            if raw is None:
+                continue
+            if entry.get("side_attribution") is not None:
+                raw = np.concatenate([raw, raw[:, ::-1]], axis=1)
+            sums[row, column] += _normalized(raw)
+            counts[row, column] += 1
+            found = True
+    if not found:
+        return None, groups
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = sums / counts[:, :, None, None]
+    return means.astype(np.float32), groups
+
+
+def _raw_map(entry: Mapping[str, Any] | None) -> np.ndarray | None:
+    """The ``feature_maps/*.npy`` of a layer entry, located from its heatmap or overlay."""
+    if not entry:
+        return None
+    for key, suffix in (("heatmap_path", "_heatmap.png"), ("overlay_path", "_overlay.png")):
+        value = entry.get(key)
+        if isinstance(value, str) and value.endswith(suffix):
+            image = Path(value)
+            candidate = image.parent.parent / "feature_maps" / (image.name[: -len(suffix)] + ".npy")
+            if candidate.is_file():
+                return np.load(candidate).astype(np.float32)
+    return None
+
+
+def _normalized(raw: np.ndarray) -> np.ndarray:
+    resized = cv2.resize(raw, (MEAN_MAP_SIZE, MEAN_MAP_SIZE), interpolation=cv2.INTER_LINEAR)
+    low, high = float(resized.min()), float(resized.max())
+    return (resized - low) / (high - low) if high > low else np.zeros_like(resized)
+
+
+def layer_values(
+    records: Sequence[Mapping[str, Any]], layer: str, keys: tuple[str, ...]
+) -> list[float]:
+    """The numbers at ``keys`` (a path into each record's ``layer`` entry), where present."""
+    values = []
+    for record in records:
+        value: Any = record.get("gradcam_results", {}).get(layer)
+        for key in keys:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        if isinstance(value, (int, float)):
+            values.append(float(value))
+    return values
+
+
+def layer_curves(records: Sequence[Mapping[str, Any]], layer: str, key: str) -> np.ndarray:
+    """``(N, S + 1)`` faithfulness curves ``key`` of one layer (the most common length)."""
+    rows = defaultdict(list)
+    for record in records:
+        entry = record.get("gradcam_results", {}).get(layer) or {}
+        curve = (entry.get("faithfulness") or {}).get(key)
+        if isinstance(curve, list) and curve:
+            rows[len(curve)].append(curve)
+    if not rows:
+        return np.zeros((0, 0), np.float32)
+    length = max(rows, key=lambda n: len(rows[n]))
+    return np.asarray(rows[length], dtype=np.float32)

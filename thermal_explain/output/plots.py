@@ -1,9 +1,8 @@
 """Summary plots of an analysis run, as matplotlib figures and PNG files.
 
-Every plot has two forms: ``*_figure(...)`` builds a :class:`~matplotlib.figure.Figure`
-from plain data (lists, arrays, tensors converted by the caller) so it can be logged
-to TensorBoard (``SummaryWriter.add_figure`` or :func:`figure_to_array`), and
-``plot_*(..., path)`` draws the same figure into a PNG and returns the path.
+Each ``*_figure(...)`` builds a :class:`~matplotlib.figure.Figure` from plain data (lists,
+arrays, tensors converted by the caller); :func:`figure_to_array` draws it once, and the
+same pixels go to a PNG (:func:`write_png`) and to TensorBoard.
 
 Figures are created without ``pyplot`` (an Agg canvas of their own), so drawing is
 thread-safe, never opens a window and leaves no global figure behind.
@@ -28,11 +27,6 @@ __all__ = [
     "confidence_histogram_figure",
     "faithfulness_curves_figure",
     "figure_to_array",
-    "plot_activation_area",
-    "plot_class_mean_heatmaps",
-    "plot_confidence_histogram",
-    "plot_faithfulness_curves",
-    "save_figure",
     "write_png",
 ]
 
@@ -45,22 +39,6 @@ def _new_figure(
     figure = Figure(figsize=(width, height), dpi=dpi, layout=layout)
     FigureCanvasAgg(figure)
     return figure
-
-
-def save_figure(figure: Figure, path: str | os.PathLike[str], dpi: int = DEFAULT_DPI) -> Path:
-    """Write ``figure`` as a PNG of ``figsize * dpi`` pixels, creating parent folders.
-
-    Args:
-        figure: the figure to save.
-        path: output file (``.png``).
-        dpi: dots per inch.
-
-    Returns:
-        The written path.
-    """
-    if figure.dpi != dpi:
-        figure.set_dpi(dpi)
-    return write_png(figure_to_array(figure), path, dpi)
 
 
 def write_png(pixels: np.ndarray, path: str | os.PathLike[str], dpi: int = DEFAULT_DPI) -> Path:
@@ -148,20 +126,6 @@ def confidence_histogram_figure(
     return figure
 
 
-def plot_confidence_histogram(
-    confidences: Sequence[float] | np.ndarray,
-    predicted: Sequence[int] | np.ndarray,
-    class_names: Sequence[str],
-    path: str | os.PathLike[str],
-    *,
-    bins: int = 20,
-    dpi: int = DEFAULT_DPI,
-) -> Path:
-    """:func:`confidence_histogram_figure` saved as a PNG; returns ``path``."""
-    figure = confidence_histogram_figure(confidences, predicted, class_names, bins=bins)
-    return save_figure(figure, path, dpi)
-
-
 # --------------------------------------------------------------------------- activation area
 
 
@@ -188,16 +152,6 @@ def activation_area_figure(areas: Mapping[str, Sequence[float] | np.ndarray]) ->
     axis.set_title("Share of the image each layer's map activates (>= 0.5)", fontsize=9)
     figure.tight_layout()
     return figure
-
-
-def plot_activation_area(
-    areas: Mapping[str, Sequence[float] | np.ndarray],
-    path: str | os.PathLike[str],
-    *,
-    dpi: int = DEFAULT_DPI,
-) -> Path:
-    """:func:`activation_area_figure` saved as a PNG; returns ``path``."""
-    return save_figure(activation_area_figure(areas), path, dpi)
 
 
 def _short_layer(name: str) -> str:
@@ -269,20 +223,6 @@ def class_mean_heatmap_figure(
     return figure
 
 
-def plot_class_mean_heatmaps(
-    mean_maps: np.ndarray | Sequence[Sequence[np.ndarray]],
-    class_names: Sequence[str],
-    layer_names: Sequence[str],
-    path: str | os.PathLike[str],
-    *,
-    cmap: str = "jet",
-    dpi: int = DEFAULT_DPI,
-) -> Path:
-    """:func:`class_mean_heatmap_figure` saved as a PNG; returns ``path``."""
-    figure = class_mean_heatmap_figure(mean_maps, class_names, layer_names, cmap=cmap)
-    return save_figure(figure, path, dpi)
-
-
 # --------------------------------------------------------------------------- faithfulness
 
 
@@ -337,14 +277,3 @@ def faithfulness_curves_figure(
     left.set_ylabel("target-class probability")
     figure.tight_layout()
     return figure
-
-
-def plot_faithfulness_curves(
-    deletion: Mapping[str, np.ndarray | Sequence[Sequence[float]]],
-    insertion: Mapping[str, np.ndarray | Sequence[Sequence[float]]],
-    path: str | os.PathLike[str],
-    *,
-    dpi: int = DEFAULT_DPI,
-) -> Path:
-    """:func:`faithfulness_curves_figure` saved as a PNG; returns ``path``."""
-    return save_figure(faithfulness_curves_figure(deletion, insertion), path, dpi)

@@ -160,3 +160,20 @@ class AnalysisOptions:
             for item in fields(self)
             if getattr(self, item.name) != getattr(default, item.name)
         }
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """Sizes of the demo: small enough for a few CPU minutes, large enough to learn."""
+
+    n_train: int = 400
+    n_heldout: int = 32
+    face_size: int = 128
+    image_size: int = 128
+    epochs: int = 6
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    contrastive_weight: float = 0.0
+    use_asymmetry: bool = True
+    seed: int = 0
+    metric_steps: int = 8
