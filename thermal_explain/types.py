@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -41,6 +42,17 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    def select(self, indices: Sequence[int]) -> Batch:
+        """The readable images at ``indices`` as a batch of their own (no failed items)."""
+        index = torch.as_tensor(list(indices), dtype=torch.long)
+        return Batch(
+            self.images.index_select(0, index.to(self.images.device)),
+            self.labels.index_select(0, index.to(self.labels.device)),
+            self.indices.index_select(0, index.to(self.indices.device)),
+            [self.paths[i] for i in indices],
+            [self.original_sizes[i] for i in indices],
+        )
 
     def to(self, device: torch.device | str) -> Batch:
         """Move the tensors to ``device`` (paths and failures stay)."""

@@ -6,14 +6,20 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from thermal_explain.data.datamodule import ThermalDataModule
+from thermal_explain.errors import ConfigurationError, ThermalExplainError
 from thermal_explain.lightning.callback import GradCAMCallback
 from thermal_explain.lightning.progress import ImageProgressBar
+from thermal_explain.modeling.checkpoints import checkpoint_weights
 from thermal_explain.modeling.classifier import ThermalClassifier
+
+TRAINED_MODEL_COMMANDS = ("predict", "validate")
+"""Commands that explain or score trained weights (``fit`` may start from scratch)."""
 
 
 class ThermalLightningCLI(LightningCLI):
@@ -39,6 +45,25 @@ class ThermalLightningCLI(LightningCLI):
         parser.add_lightning_class_args(GradCAMCallback, "gradcam")
         parser.link_arguments("output_dir", "gradcam.output_dir")
         parser.link_arguments("overwrite", "gradcam.overwrite")
+
+    def _parse_ckpt_path(self) -> None:
+        """Check the model before anything starts, then let LightningCLI read ``ckpt_path``.
+
+        ``predict`` and ``validate`` need trained weights (``--model.model_path`` or
+        ``--ckpt_path``); a checkpoint that cannot be read is one line, like everywhere else.
+        """
+        subcommand = self.config.get("subcommand")
+        if subcommand:
+            config = self.config[subcommand]
+            ckpt_path = config.get("ckpt_path")
+            if ckpt_path:
+                checkpoint_weights(ckpt_path, allow_pickle=bool(config.model.get("allow_pickle")))
+            elif subcommand in TRAINED_MODEL_COMMANDS and not config.model.get("model_path"):
+                raise ConfigurationError(
+                    f"{subcommand} needs a trained model; pass --model.model_path FILE "
+                    "(a .ckpt or .pth) or --ckpt_path FILE"
+                )
+        super()._parse_ckpt_path()
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
@@ -66,16 +91,31 @@ class ThermalLightningCLI(LightningCLI):
 
 
 def run_lightning_cli(args: list[str]) -> int:
-    """Run a LightningCLI sub-command (``fit``, ``validate`` or ``predict``)."""
+    """Run a LightningCLI sub-command (``fit``, ``validate`` or ``predict``).
+
+    Returns 0, or 1 when a ``predict`` recorded images that failed (like ``analyze``).
+
+    Raises:
+        ThermalExplainError: a usage or environment error, as one line (Lightning's own
+            configuration errors included).
+    """
     with warnings.catch_warnings():
         # ``args`` is passed on purpose (the dispatcher strips nothing but keeps the command).
         warnings.filterwarnings("ignore", message=".*args parameter is intended.*")
-        ThermalLightningCLI(
-            ThermalClassifier,
-            ThermalDataModule,
-            save_config_kwargs={"overwrite": True},
-            parser_kwargs={"prog": "thermal-explain"},
-            args=args,
-            auto_configure_optimizers=False,
-        )
-    return 0
+        try:
+            cli = ThermalLightningCLI(
+                ThermalClassifier,
+                ThermalDataModule,
+                save_config_kwargs={"overwrite": True},
+                parser_kwargs={"prog": "thermal-explain"},
+                args=args,
+                auto_configure_optimizers=False,
+            )
+        except MisconfigurationException as error:
+            raise ThermalExplainError(str(error)) from error
+    failed = sum(
+        callback.failed_images
+        for callback in cli.trainer.callbacks
+        if isinstance(callback, GradCAMCallback)
+    )
+    return 1 if failed else 0

@@ -18,7 +18,7 @@ def main(argv: list[str]) -> int:
         "analyze after confirmation.",
     )
     parser.add_argument("--root", default=".", help="folder to search")
-    parser.add_argument("--yes", action="store_true", help="do not ask (for scripts)")
+    parser.add_argument("--yes", action="store_true", help="run without asking (needed when stdin is not a terminal)")
     parser.add_argument(
         "--output_dir", default="interpretability_analysis", help="folder of every output"
     )
@@ -48,8 +48,12 @@ def main(argv: list[str]) -> int:
     print(f"checkpoint: {checkpoint}")
     print(f"images:     {dataset.image_dir} ({dataset.pattern}, {dataset.count} files)")
     print(f"output:     {args.output_dir}")
-    interactive = sys.stdin is not None and sys.stdin.isatty() and not args.yes
-    if interactive:
+    if not args.yes:
+        if sys.stdin is None or not sys.stdin.isatty():
+            raise ThermalExplainError(
+                "nothing done: quickstart asks before running and stdin is not a terminal; "
+                "pass --yes to run without asking"
+            )
         answer = input("Run the analysis? [Y/n] ").strip().lower()
         if answer not in ("", "y", "yes"):
             print("nothing done")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,8 +19,16 @@ from thermal_explain.data.files import (
     infer_class_names,
     label_index,
 )
-from thermal_explain.data.preprocessing import DEFAULT_MEAN, DEFAULT_STD, check_preprocessing
+from thermal_explain.data.preprocessing import (
+    DEFAULT_IMAGE_SIZE,
+    DEFAULT_MEAN,
+    DEFAULT_STD,
+    Preprocessing,
+    check_preprocessing,
+)
 from thermal_explain.errors import ConfigurationError, shorten
+
+log = logging.getLogger(__name__)
 
 
 class ThermalDataModule(L.LightningDataModule):
@@ -65,9 +74,9 @@ class ThermalDataModule(L.LightningDataModule):
         val_dir: str | None = None,
         mask_dir: str | None = None,
         class_names: list[str] | None = None,
-        image_size: int = 224,
-        mean: Sequence[float] = DEFAULT_MEAN,
-        std: Sequence[float] = DEFAULT_STD,
+        image_size: int | None = None,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
         use_asymmetry: bool = False,
         batch_size: int = 16,
         num_workers: int = 0,
@@ -87,7 +96,12 @@ class ThermalDataModule(L.LightningDataModule):
             pattern,
             PATTERN_HINT,
         )
-        check_preprocessing(image_size, mean, std, use_asymmetry)
+        check_preprocessing(
+            DEFAULT_IMAGE_SIZE if image_size is None else image_size,
+            DEFAULT_MEAN if mean is None else mean,
+            DEFAULT_STD if std is None else std,
+            use_asymmetry and image_size is not None,
+        )
         check_int("batch_size", batch_size, 1)
         check_int("num_workers", num_workers, 0)
         check_int("seed", seed)
@@ -99,8 +113,11 @@ class ThermalDataModule(L.LightningDataModule):
         self.val_dir = val_dir
         self.mask_dir = mask_dir
         self.image_size = image_size
-        self.mean = [float(x) for x in mean]
-        self.std = [float(x) for x in std]
+        self.mean = None if mean is None else [float(x) for x in mean]
+        self.std = None if std is None else [float(x) for x in std]
+        self._explicit = {"image_size": image_size, "mean": self.mean, "std": self.std}
+        self.preprocessing_from = "options" if any(self._explicit.values()) else "defaults"
+        self._warned_about: str | None = None
         self.use_asymmetry = use_asymmetry
         self.batch_size = batch_size
         self.num_workers = num_workers
@@ -113,6 +130,50 @@ class ThermalDataModule(L.LightningDataModule):
         self.train_dataset: ThermalImageDataset | None = None
         self.val_dataset: ThermalImageDataset | None = None
         self.predict_dataset: ThermalImageDataset | None = None
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        """The input the datasets make: what was given, else the model's, else the defaults."""
+        return Preprocessing(
+            image_size=DEFAULT_IMAGE_SIZE if self.image_size is None else self.image_size,
+            mean=DEFAULT_MEAN if self.mean is None else self.mean,
+            std=DEFAULT_STD if self.std is None else self.std,
+            use_asymmetry=self.use_asymmetry,
+        )
+
+    def adopt_preprocessing(self, model: Preprocessing | None, source: str) -> None:
+        """Take what was not set explicitly from the preprocessing ``source`` was trained with.
+
+        An explicit value that differs wins, with one warning line (a model explained at
+        another size than it was trained at is usually explained wrong).
+        ``preprocessing_from`` says where the result came from (``checkpoint``,
+        ``options`` or ``defaults``). Datasets already built follow (they preprocess when
+        an image is read).
+        """
+        explicit = {name: value for name, value in self._explicit.items() if value is not None}
+        if model is None:
+            self.preprocessing_from = "options" if explicit else "defaults"
+            return
+        differs = []
+        for name in ("image_size", "mean", "std"):
+            trained = _listed(getattr(model, name))
+            if name not in explicit:
+                setattr(self, name, trained)
+            elif explicit[name] != trained:
+                differs.append(f"--data.{name} {explicit[name]} (trained with {trained})")
+        if differs and self._warned_about != source:
+            self._warned_about = source
+            log.warning(
+                "%s differs from what %s was trained with; using the given value",
+                ", ".join(differs), source,
+            )  # fmt: skip
+        self.preprocessing_from = "options" if differs else "checkpoint"
+        check_preprocessing(
+            self.preprocessing.image_size, self.preprocessing.mean, self.preprocessing.std,
+            self.use_asymmetry,
+        )  # fmt: skip
+        for dataset in self._datasets().values():
+            dataset.set_preprocessing(self.preprocessing)
 
     @property
     def class_names(self) -> list[str] | None:
@@ -279,8 +340,9 @@ class ThermalDataModule(L.LightningDataModule):
         self._roots[stage] = Path(root)
         names = self.class_names
         labels = [label_index(path, root, names) for path in paths]
+        prep = self.preprocessing
         return ThermalImageDataset(
-            paths, labels, self.image_size, self.mean, self.std, self.use_asymmetry, names
+            paths, labels, prep.image_size, prep.mean, prep.std, prep.use_asymmetry, names
         )
 
     def _datasets(self) -> dict[str, ThermalImageDataset]:
@@ -303,3 +365,7 @@ class ThermalDataModule(L.LightningDataModule):
         if dataset is None:
             raise RuntimeError(f"the data module has no {stage} data yet; call setup({stage!r})")
         return dataset
+
+
+def _listed(value: object) -> object:
+    return list(value) if isinstance(value, tuple) else value

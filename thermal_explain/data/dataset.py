@@ -17,6 +17,7 @@ from thermal_explain.data.images import read_image
 from thermal_explain.data.preprocessing import (
     DEFAULT_MEAN,
     DEFAULT_STD,
+    Preprocessing,
     check_preprocessing,
     to_model_input,
 )
@@ -88,6 +89,13 @@ class ThermalImageDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.paths)
+
+    def set_preprocessing(self, preprocessing: Preprocessing) -> None:
+        """Preprocess from now on as ``preprocessing`` says (images are read lazily)."""
+        self.image_size = preprocessing.image_size
+        self.mean = preprocessing.mean
+        self.std = preprocessing.std
+        self.use_asymmetry = preprocessing.use_asymmetry
 
     def subset(self, paths: Sequence[str | Path]) -> ThermalImageDataset:
         """The same dataset over ``paths`` only (each one of its paths), labels kept."""

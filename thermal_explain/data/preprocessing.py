@@ -6,8 +6,9 @@ checkpoints and run manifests so that a model is always explained the way it was
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import cv2
@@ -16,6 +17,11 @@ import torch
 
 from thermal_explain.checks import check_int, expect
 from thermal_explain.errors import ConfigurationError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_IMAGE_SIZE = 224
+"""Side of the model input when neither the user nor the checkpoint says otherwise."""
 
 DEFAULT_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 """ImageNet channel means (RGB, 0..1 scale)."""
@@ -118,7 +124,7 @@ class Preprocessing:
         use_asymmetry: 6-channel input of the left half and the mirrored right half.
     """
 
-    image_size: int = 224
+    image_size: int = DEFAULT_IMAGE_SIZE
     mean: tuple[float, float, float] = DEFAULT_MEAN
     std: tuple[float, float, float] = DEFAULT_STD
     use_asymmetry: bool = False
@@ -151,6 +157,29 @@ class Preprocessing:
         known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
         return cls(**known)
 
+    @classmethod
+    def from_record(cls, stored: object, use_asymmetry: bool) -> Preprocessing | None:
+        """A checkpoint's stored record for a model of that input mode; ``None`` if unusable."""
+        if not isinstance(stored, Mapping):
+            return None
+        try:
+            return cls.from_dict({**stored, "use_asymmetry": use_asymmetry})
+        except (ConfigurationError, TypeError):
+            return None
+
+    def differences(self, other: Preprocessing) -> list[str]:
+        """``"image_size 128 vs 224"``-style notes for every field where ``other`` differs."""
+        notes = []
+        for name in self.__dataclass_fields__:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if mine != theirs:
+                notes.append(f"{name} {_shown(mine)} vs {_shown(theirs)}")
+        return notes
+
+
+def _shown(value: object) -> str:
+    return str(list(value)) if isinstance(value, tuple) else str(value)
+
 
 def _three_numbers(values: object) -> bool:
     if not isinstance(values, Sequence) or isinstance(values, str) or len(values) != 3:
@@ -160,3 +189,25 @@ def _three_numbers(values: object) -> bool:
 
 def _listed(values: object) -> object:
     return list(values) if isinstance(values, Sequence) and not isinstance(values, str) else values
+
+
+def resolve_preprocessing(
+    trained: Preprocessing | None, image_size: int | None, use_asymmetry: bool, source: str
+) -> tuple[Preprocessing, str]:
+    """The preprocessing of a run and where it came from (``checkpoint``, ``options`` or
+    ``defaults``).
+
+    The checkpoint's settings are the default; an explicit ``image_size`` that disagrees
+    wins, with one warning line.
+    """
+    if trained is None:
+        size = DEFAULT_IMAGE_SIZE if image_size is None else image_size
+        from_ = "defaults" if image_size is None else "options"
+        return Preprocessing(image_size=size, use_asymmetry=use_asymmetry), from_
+    if image_size is None or image_size == trained.image_size:
+        return replace(trained, use_asymmetry=use_asymmetry), "checkpoint"
+    log.warning(
+        "--image_size %d differs from the %d %s was trained with; using %d",
+        image_size, trained.image_size, source, image_size,
+    )  # fmt: skip
+    return replace(trained, image_size=image_size, use_asymmetry=use_asymmetry), "options"

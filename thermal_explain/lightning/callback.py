@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,14 @@ from typing_extensions import override
 from thermal_explain.cam import get_method
 from thermal_explain.checks import check_int, check_names, check_number
 from thermal_explain.data.dataset import ThermalImageDataset, class_balanced_indices, collate
+from thermal_explain.data.preprocessing import Preprocessing
 from thermal_explain.metrics.suite import MetricOptions, parse_metrics
+from thermal_explain.modeling.checkpoints import TrainedWeights
 from thermal_explain.output.colormaps import get_colormap
 from thermal_explain.output.naming import RESULTS_FILE
 from thermal_explain.output.panels import probe_panel
 from thermal_explain.pipeline.explainer import ExplainedBatch, Explainer
+from thermal_explain.pipeline.manifest import analysis_manifest, model_facts
 from thermal_explain.pipeline.run import ExplanationRun, OutputOptions
 
 
@@ -104,12 +108,14 @@ class GradCAMCallback(Callback):
         self.metric_steps = metric_steps
         self.fuse = fuse
         self.probe_indices: list[int] | None = None
+        self.failed_images = 0
+        """Images recorded as failed by the last predict run (rank zero)."""
         self._explainer: Explainer | None = None
         self._run: ExplanationRun | None = None
 
     # ------------------------------------------------------------------ shared
     def _make_explainer(
-        self, pl_module: L.LightningModule, trainer: L.Trainer, stage: str
+        self, pl_module: L.LightningModule, trainer: L.Trainer, stage: str, names: list[str]
     ) -> Explainer:
         predicting = stage == "predict"
         mask_lookup = None
@@ -118,7 +124,7 @@ class GradCAMCallback(Callback):
             mask_lookup = datamodule.mask_path
         return Explainer(
             pl_module.encoder,
-            pl_module.class_names,
+            names,
             layers=self.layers,
             method=self.method,
             target=self.target,
@@ -131,9 +137,15 @@ class GradCAMCallback(Callback):
 
     @override
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        self._explainer = self._make_explainer(pl_module, trainer, stage)
+        weights = _weights_in_use(pl_module) if stage != "fit" else None
+        names = _class_names(pl_module, weights)
+        adopt = getattr(trainer.datamodule, "adopt_preprocessing", None)
+        if weights is not None and adopt is not None:
+            use_asymmetry = bool(pl_module.hparams.get("use_asymmetry", False))
+            adopt(Preprocessing.from_record(weights.preprocessing, use_asymmetry), weights.source)
+        self._explainer = self._make_explainer(pl_module, trainer, stage, names)
         if stage == "predict":
-            self._start_predict(trainer, pl_module)
+            self._start_predict(trainer, pl_module, weights, names)
 
     @override
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -186,7 +198,13 @@ class GradCAMCallback(Callback):
         return collate([dataset[i] for i in self.probe_indices])
 
     # ----------------------------------------------------------------- predict
-    def _start_predict(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def _start_predict(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        weights: TrainedWeights | None,
+        names: list[str],
+    ) -> None:
         assert self._explainer is not None
         pl_module.explainer = self._explainer
         if not self.save_to_disk:
@@ -194,21 +212,24 @@ class GradCAMCallback(Callback):
         datamodule = trainer.datamodule
         dataset = getattr(datamodule, "predict_dataset", None)
         paths = [str(path) for path in getattr(dataset, "paths", [])]
+        output = OutputOptions(
+            colormap=self.colormap,
+            original_alpha=self.original_alpha,
+            heatmap_alpha=self.heatmap_alpha,
+            save_figures=self.save_figures,
+        )
         self._run = ExplanationRun(
             self.output_dir,
-            class_names=pl_module.class_names,
+            class_names=names,
             layers=self._explainer.layers,
-            output=OutputOptions(
-                colormap=self.colormap,
-                original_alpha=self.original_alpha,
-                heatmap_alpha=self.heatmap_alpha,
-                save_figures=self.save_figures,
-            ),
+            output=output,
             overwrite=self.overwrite,
             all_paths=paths,
             log_to_tensorboard=self.log_to_tensorboard,
+            manifest=self._manifest(pl_module, weights, names, datamodule, output),
             rank=trainer.global_rank,
             barrier=trainer.strategy.barrier,
+            broadcast=trainer.strategy.broadcast,
         )
         if isinstance(dataset, ThermalImageDataset):
             # Resume: the loader is built after setup, over the images still to do only.
@@ -216,6 +237,28 @@ class GradCAMCallback(Callback):
             datamodule.predict_dataset = todo
             if len(todo) == 0:  # Lightning skips an empty predict loop and its hooks
                 self._finish(trainer, resumed_done=True)
+
+    def _manifest(
+        self,
+        pl_module: L.LightningModule,
+        weights: TrainedWeights | None,
+        names: list[str],
+        datamodule: Any,
+        output: OutputOptions,
+    ) -> dict[str, Any]:
+        """What makes this predict run's results (``run_manifest.json``)."""
+        assert self._explainer is not None
+        state = weights.state if weights is not None else pl_module.state_dict()
+        path = weights.path if weights is not None else None
+        backbone = getattr(getattr(pl_module, "encoder", None), "backbone_name", None)
+        preprocessing = getattr(datamodule, "preprocessing", None)
+        return analysis_manifest(
+            model_facts(state, names, path, backbone),
+            preprocessing.to_dict() if isinstance(preprocessing, Preprocessing) else None,
+            getattr(datamodule, "preprocessing_from", "unknown"),
+            self._explainer.settings(),
+            asdict(output),
+        )
 
     @override
     def on_predict_batch_end(
@@ -241,7 +284,7 @@ class GradCAMCallback(Callback):
         run, self._run = self._run, None
         records = run.finish()
         if trainer.is_global_zero:
-            failed = sum(1 for r in records if r.get("status") != "ok")
+            failed = self.failed_images = sum(1 for r in records if r.get("status") != "ok")
             done = " (nothing left to explain; --overwrite starts over)" if resumed_done else ""
             rank_zero_info(
                 f"Grad-CAM: {len(records)} images recorded ({failed} failed) in "
@@ -278,3 +321,16 @@ def _validation_dataset(trainer: L.Trainer) -> Any:
 
 
 __all__ = ["GradCAMCallback"]
+
+
+def _weights_in_use(pl_module: L.LightningModule) -> TrainedWeights | None:
+    """The weights the run will use (``ckpt_path``'s or the module's), when it can tell."""
+    trained_weights = getattr(pl_module, "trained_weights", None)
+    return trained_weights() if callable(trained_weights) else None
+
+
+def _class_names(pl_module: L.LightningModule, weights: TrainedWeights | None) -> list[str]:
+    """The weights' class names when they fit the module, else the module's."""
+    own = list(pl_module.class_names)
+    stored = weights.class_names if weights is not None else None
+    return list(stored) if stored is not None and len(stored) == len(own) else own

@@ -37,6 +37,44 @@ class Architecture:
     projection_dim: int | None
 
 
+@dataclass(frozen=True)
+class TrainedWeights:
+    """The weights a run explains and what they were trained with.
+
+    Attributes:
+        state: encoder weights (``backbone.*``, ``projection_head.*``, ``classifier.*``).
+        class_names: names by class index, or ``None`` when the file does not say.
+        preprocessing: the stored preprocessing record (``None`` when absent).
+        source: ``"checkpoint 'path'"`` (or ``"the model in memory"``), for messages.
+        path: the file, when the weights come from one.
+    """
+
+    state: Mapping[str, torch.Tensor]
+    class_names: list[str] | None
+    preprocessing: Mapping[str, Any] | None
+    source: str
+    path: str | None
+
+
+def checkpoint_weights(path: str | Path, allow_pickle: bool = False) -> TrainedWeights:
+    """The encoder weights, class names and preprocessing record of a checkpoint file.
+
+    Raises:
+        CheckpointError: the file cannot be read (see :func:`read_checkpoint`).
+    """
+    state, hparams = read_checkpoint(path, allow_pickle=allow_pickle)
+    names = hparams.get("class_names")
+    names = list(names) if isinstance(names, (list, tuple)) else None
+    stored = hparams.get("preprocessing")
+    return TrainedWeights(
+        normalize_state_dict(state),
+        names,
+        dict(stored) if isinstance(stored, Mapping) else None,
+        f"checkpoint '{path}'",
+        str(path),
+    )
+
+
 def read_checkpoint(
     path: str | Path, allow_pickle: bool = False
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -194,8 +232,14 @@ def _load_file(path: Path, allow_pickle: bool) -> Any:
         raise CheckpointError(f"checkpoint '{path}' does not exist; check --model_path")
     if not path.is_file():
         raise CheckpointError(f"checkpoint '{path}' is not a file; pass the .ckpt/.pth file")
-    with path.open("rb") as stream:
-        head = stream.read(8)
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(8)
+    except OSError as error:
+        raise CheckpointError(
+            f"checkpoint '{path}' cannot be read ({error.strerror or error}); check that you "
+            "may read it (permissions) or copy it somewhere you can"
+        ) from error
     if not head:
         raise CheckpointError(f"checkpoint '{path}' is empty; re-copy or re-save it")
     if not (head.startswith(_ZIP_MAGIC) or head.startswith(_PICKLE_PROTO)):
@@ -206,10 +250,11 @@ def _load_file(path: Path, allow_pickle: bool) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=not allow_pickle)
     except pickle.UnpicklingError as error:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
-        if found and not allow_pickle:
+        if not allow_pickle and str(error).startswith("Weights only load failed"):
+            found = re.search(r"GLOBAL ([\w.]+)", str(error))
+            what = f" ({found.group(1)})" if found else ""
             raise CheckpointError(
-                f"checkpoint '{path}' holds pickled Python objects ({found.group(1)}) that "
+                f"checkpoint '{path}' holds pickled Python objects or code{what} that "
                 f"weights-only loading refuses; {_TRUSTED_HINT}"
             ) from None
         raise CheckpointError(_corrupt(path, error)) from error
@@ -243,7 +288,8 @@ def _corrupt(path: Path, error: Exception) -> str:
 
 
 def _hyper_parameters(content: Any) -> dict[str, Any]:
-    """Lightning ``hyper_parameters`` (or ``hparams``, ``config``) and top-level ``class_names``."""
+    """Lightning ``hyper_parameters`` (or ``hparams``, ``config``), and top-level
+    ``class_names`` and ``preprocessing`` of a plain dict."""
     if isinstance(content, nn.Module):
         found = getattr(content, "hparams", None)
         return dict(found) if isinstance(found, Mapping) else {}
@@ -255,6 +301,8 @@ def _hyper_parameters(content: Any) -> dict[str, Any]:
             hparams.update(content[key])
     if isinstance(content.get("class_names"), (list, tuple)):
         hparams.setdefault("class_names", list(content["class_names"]))
+    if isinstance(content.get("preprocessing"), Mapping):
+        hparams.setdefault("preprocessing", dict(content["preprocessing"]))
     return hparams
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -13,13 +14,14 @@ import torchmetrics
 from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
 
+from thermal_explain.data.preprocessing import Preprocessing
 from thermal_explain.errors import CheckpointError, ConfigurationError
 from thermal_explain.modeling.batchnorm import (
     BN_RECALIBRATION_BATCHES,
     recalibrate_batch_norm,
     reset_batch_norm_statistics,
 )
-from thermal_explain.modeling.checkpoints import load_encoder
+from thermal_explain.modeling.checkpoints import TrainedWeights, checkpoint_weights, load_encoder
 from thermal_explain.modeling.encoder import ASYMMETRY_CHANNELS, RGB_CHANNELS, ThermalEncoder
 from thermal_explain.modeling.losses import SupConLoss
 from thermal_explain.types import Batch
@@ -56,6 +58,10 @@ def _check_training_args(**values: float) -> None:
         raise ConfigurationError(
             "contrastive_weight and ce_weight are both 0; set at least one of them above 0"
         )
+
+
+PREPROCESSING_KEY = "preprocessing"
+"""Top-level checkpoint key of the preprocessing a model was trained on."""
 
 
 class ThermalClassifier(L.LightningModule):
@@ -118,7 +124,11 @@ class ThermalClassifier(L.LightningModule):
                 f"in_channels={in_channels} but use_asymmetry=True needs {ASYMMETRY_CHANNELS}; "
                 "drop in_channels or use_asymmetry"
             )
+        self.model_path = model_path
+        self._allow_pickle = allow_pickle
+        self._ckpt_weights: TrainedWeights | None = None
         stored_names: list[str] | None = None
+        stored_preprocessing: dict[str, Any] | None = None
         if model_path is None:
             self.encoder = ThermalEncoder(
                 backbone or "resnet18",
@@ -129,7 +139,7 @@ class ThermalClassifier(L.LightningModule):
             # What pins the number of classes (``None``: the training data may still set it).
             self._classes_fixed_by = "num_classes" if num_classes is not None else None
         else:
-            self.encoder, stored_names = _load_checkpoint(
+            self.encoder, stored_names, stored_preprocessing = _load_checkpoint(
                 model_path,
                 dict(backbone=backbone, in_channels=in_channels, num_classes=num_classes),
                 class_names,
@@ -154,6 +164,8 @@ class ThermalClassifier(L.LightningModule):
             ce_weight=ce_weight,
             temperature=temperature,
         )
+        # Kept beside the hyper-parameters (LightningCLI reads those back as arguments).
+        self.trained_preprocessing_record = stored_preprocessing
 
     def __setattr__(self, name: str, value: Any) -> None:
         # The explainer may be a module that holds this model: never register it as a child.
@@ -181,15 +193,62 @@ class ThermalClassifier(L.LightningModule):
         """Whether the model takes 6-channel asymmetry input."""
         return bool(self.hparams["use_asymmetry"])
 
+    @property
+    def preprocessing(self) -> Preprocessing | None:
+        """The input the model was trained on (``None`` when its checkpoint did not say)."""
+        return Preprocessing.from_record(self.trained_preprocessing_record, self.use_asymmetry)
+
+    def export(self, path: str | Path) -> Path:
+        """Write the encoder's weights with what explaining them needs, as a ``.pth`` file.
+
+        The file holds the ``state_dict`` and the hyper-parameters (class names, backbone,
+        channels and the preprocessing the model was trained on), so every reader of this
+        package explains it the way it was trained.
+        """
+        target = Path(path)
+        content = {"state_dict": self.encoder.state_dict(), "hyper_parameters": dict(self.hparams)}
+        self.on_save_checkpoint(content)
+        torch.save(content, target)
+        return target
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Every checkpoint carries the preprocessing the model was trained on."""
+        if self.trained_preprocessing_record is not None:
+            checkpoint[PREPROCESSING_KEY] = dict(self.trained_preprocessing_record)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Take the checkpoint's preprocessing and class names with its weights."""
+        if isinstance(checkpoint.get(PREPROCESSING_KEY), dict):
+            self.trained_preprocessing_record = dict(checkpoint[PREPROCESSING_KEY])
+        names = (checkpoint.get("hyper_parameters") or {}).get("class_names")
+        if isinstance(names, list) and len(names) == self.encoder.num_classes:
+            self.hparams["class_names"] = list(names)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, C, H, W)`` images -> ``(N, K)`` logits."""
         return self.encoder(x)
 
     def setup(self, stage: str) -> None:
-        """At fit, adopt the data module's ``class_names`` unless the model has names."""
-        if stage != "fit" or self._trainer is None:
+        """Agree with the data: its preprocessing and class names at fit, ours otherwise.
+
+        At fit the data's preprocessing is recorded (every checkpoint carries it) and its
+        ``class_names`` adopted unless the model has names. Otherwise the data takes what
+        the model (or ``trainer.ckpt_path``) was trained on, unless set explicitly.
+        """
+        if self._trainer is None:
             return
-        names = getattr(self.trainer.datamodule, "class_names", None)
+        datamodule = self.trainer.datamodule
+        if stage != "fit":
+            adopt = getattr(datamodule, "adopt_preprocessing", None)
+            if adopt is not None:
+                weights = self.trained_weights()
+                stored = Preprocessing.from_record(weights.preprocessing, self.use_asymmetry)
+                adopt(stored, weights.source)
+            return
+        data_preprocessing = getattr(datamodule, "preprocessing", None)
+        if isinstance(data_preprocessing, Preprocessing):
+            self.trained_preprocessing_record = data_preprocessing.to_dict()
+        names = getattr(datamodule, "class_names", None)
         if not names:
             return
         names = _check_class_names(names)
@@ -222,6 +281,22 @@ class ThermalClassifier(L.LightningModule):
             k: v for k, v in self.hparams.items() if k not in ("num_classes", "class_names")
         }
         self._save_settings(names, **settings)
+
+    def trained_weights(self) -> TrainedWeights:
+        """The weights a run will use: ``trainer.ckpt_path``'s (read before Lightning restores
+        them after setup), else the model's own, with their class names and preprocessing."""
+        ckpt_path = self.trainer.ckpt_path if self._trainer is not None else None
+        if not ckpt_path:
+            return TrainedWeights(
+                self.encoder.state_dict(),
+                self.class_names,
+                self.trained_preprocessing_record,
+                f"checkpoint '{self.model_path}'" if self.model_path else "the model in memory",
+                self.model_path,
+            )
+        if self._ckpt_weights is None or self._ckpt_weights.path != str(ckpt_path):
+            self._ckpt_weights = checkpoint_weights(ckpt_path, allow_pickle=self._allow_pickle)
+        return self._ckpt_weights
 
     def on_train_epoch_start(self) -> None:
         """Restart BatchNorm running statistics so eval mode tracks this epoch's weights."""
@@ -334,8 +409,8 @@ def _load_checkpoint(
     use_asymmetry: bool,
     projection_dim: int,
     allow_pickle: bool,
-) -> tuple[ThermalEncoder, list[str] | None]:
-    """Encoder and stored class names from ``model_path``, checked against the arguments.
+) -> tuple[ThermalEncoder, list[str] | None, dict[str, Any] | None]:
+    """Encoder, stored class names and preprocessing from ``model_path``, checked.
 
     ``architecture`` holds the explicit ``backbone``/``in_channels``/``num_classes`` (or None).
     """
@@ -369,4 +444,5 @@ def _load_checkpoint(
             encoder.num_classes,
         )
         names = None
-    return encoder, names
+    preprocessing = hparams.get("preprocessing")
+    return encoder, names, dict(preprocessing) if isinstance(preprocessing, dict) else None

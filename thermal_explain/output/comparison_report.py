@@ -24,7 +24,7 @@ class ComparedModels(Protocol):
 
     top_fraction: float
     method: str
-    image_size: int
+    image_size: int | str
     same_file: bool
     model_a: _Model
     model_b: _Model

@@ -6,6 +6,7 @@ so resumed and multi-process runs plot every image exactly once.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ def write_summary_plots(
     per layer (grouped by true label when every image has one, else by prediction), and the
     mean deletion/insertion curves when those metrics were computed.
     """
-    ok = [record for record in records if record.get("status") == "ok"]
+    ok = [record for record in records if usable(record)]
     if not ok:
         return []
     folder = Path(output_dir) / PLOTS_DIR
@@ -65,3 +66,15 @@ def write_summary_plots(
         if tensorboard is not None:
             tensorboard.add_image(f"summary/{name}", pixels, dataformats="HWC")
     return written
+
+
+def usable(record: Mapping[str, Any]) -> bool:
+    """An ``ok`` record with a finite confidence and a class index (older folders may hold
+    records without them; they are left out of the plots instead of stopping them)."""
+    confidence = record.get("confidence")
+    return (
+        record.get("status") == "ok"
+        and isinstance(confidence, (int, float))
+        and math.isfinite(confidence)
+        and isinstance(record.get("predicted_class"), int)
+    )

@@ -5,7 +5,11 @@ This module imports neither torch nor the writer, so a worker process starts lig
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
+import signal
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,18 +173,29 @@ def _shrink(image: np.ndarray, longest: int) -> np.ndarray:
 # Worker entry points -------------------------------------------------------------------
 
 _process_settings: list[RenderSettings] = []
+_parent: list[int] = []
+_PR_SET_PDEATHSIG = 1
 _process_figures: list[FigureRenderer] = []
 _thread_state = threading.local()
 
 
-def init_process(settings: RenderSettings) -> None:
-    """Process-pool initializer: keep the settings; one OpenCV thread per process."""
+def init_process(settings: RenderSettings, parent: int) -> None:
+    """Process-pool initializer: die with ``parent``, keep the settings, one OpenCV thread.
+
+    A worker must neither outlive the run that started it nor write after its death: on
+    Linux the kernel kills the worker when the parent dies (``PR_SET_PDEATHSIG``), and
+    every job first checks that the parent is still there (other systems).
+    """
+    _die_with_parent()
+    _parent[:] = [parent]
+    _exit_if_orphaned()
     cv2.setNumThreads(1)
     _process_settings[:] = [settings]
 
 
 def run_in_process(job: ImageJob) -> JobResult:
     """Render ``job`` in a worker process (figures reused within the process)."""
+    _exit_if_orphaned()
     settings = _process_settings[0]
     if settings.save_figures and not _process_figures:
         _process_figures.append(FigureRenderer(settings.lut))
@@ -198,3 +213,18 @@ def run_in_thread(job: ImageJob, settings: RenderSettings) -> JobResult:
             cache.clear()  # one colormap's figures per thread at a time keeps memory flat
             figures = cache[key] = FigureRenderer(settings.lut)
     return render_image(job, settings, figures)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to send this process SIGKILL when its parent dies (no-op elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def _exit_if_orphaned() -> None:
+    """End this worker at once when the process that started it is gone."""
+    if _parent and os.getppid() != _parent[0]:
+        os._exit(0)

@@ -425,7 +425,7 @@ class ResultWriter:
                     max_workers=self.workers,
                     mp_context=get_context("spawn"),
                     initializer=init_process,
-                    initargs=(self._settings,),
+                    initargs=(self._settings, os.getpid()),
                 )
             else:
                 self._executor = ThreadPoolExecutor(

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from thermal_explain.data.files import MaskLookup, find_images
-from thermal_explain.data.preprocessing import Preprocessing
+from thermal_explain.data.preprocessing import resolve_preprocessing
 from thermal_explain.errors import ConfigurationError
 from thermal_explain.metrics.suite import MetricOptions
 from thermal_explain.modeling.classifier import ThermalClassifier
 from thermal_explain.pipeline.device import resolve_device
 from thermal_explain.pipeline.explainer import Explainer
+from thermal_explain.pipeline.manifest import analysis_manifest, model_facts
 from thermal_explain.pipeline.options import AnalysisOptions
 from thermal_explain.pipeline.run import ExplanationRun, OutputOptions, RunSummary, explain_files
-
-DEFAULT_IMAGE_SIZE = 224
 
 
 class ThermalInterpretabilityAnalyzer:
@@ -64,9 +64,11 @@ class ThermalInterpretabilityAnalyzer:
             allow_pickle=opts.allow_pickle,
             class_names=list(opts.class_names) if opts.class_names is not None else None,
         )
-        self.preprocessing = Preprocessing(
-            image_size=opts.image_size or DEFAULT_IMAGE_SIZE,
-            use_asymmetry=self.model.use_asymmetry,
+        self.preprocessing, self.preprocessing_from = resolve_preprocessing(
+            self.model.preprocessing,
+            opts.image_size,
+            self.model.use_asymmetry,
+            f"checkpoint '{model_path}'",
         )
         self._image_root: Path | None = None
         self.model.eval().to(self.device)
@@ -89,6 +91,8 @@ class ThermalInterpretabilityAnalyzer:
             save_figures=opts.save_figures,
         )
         self._overwrite = opts.overwrite
+        self.model_path = str(model_path)
+        self._manifest: dict[str, Any] | None = None
         self.last_run: RunSummary | None = None
 
     @property
@@ -109,6 +113,22 @@ class ThermalInterpretabilityAnalyzer:
         paths = find_images(image_dir=str(image_dir), pattern=pattern, exclude=[self.output_dir])
         return self._run(paths, image_root=Path(image_dir))
 
+    def manifest(self) -> dict[str, Any]:
+        """What makes this analyzer's results (``run_manifest.json``)."""
+        if self._manifest is None:
+            encoder = self.model.encoder
+            model = model_facts(
+                encoder.state_dict(), self.model.class_names, self.model_path, encoder.backbone_name
+            )
+            self._manifest = analysis_manifest(
+                model,
+                self.preprocessing.to_dict(),
+                self.preprocessing_from,
+                self.explainer.settings(),
+                asdict(self.output),
+            )
+        return self._manifest
+
     def _mask_of(self, image_path: str) -> Path | None:
         assert self.mask_dir is not None
         return MaskLookup(self.mask_dir, [self._image_root])(image_path)
@@ -123,6 +143,7 @@ class ThermalInterpretabilityAnalyzer:
             overwrite=self._overwrite,
             all_paths=[str(path) for path in paths],
             log_to_tensorboard=self.options.log_to_tensorboard,
+            manifest=self.manifest(),
         )
         self._overwrite = False
         with run:

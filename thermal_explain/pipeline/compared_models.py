@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from thermal_explain.cam import CAMEngine
-from thermal_explain.data.preprocessing import Preprocessing
+from thermal_explain.data.preprocessing import Preprocessing, resolve_preprocessing
 from thermal_explain.errors import CheckpointError, ConfigurationError, ThermalExplainError
 from thermal_explain.modeling.classifier import ThermalClassifier
 
@@ -46,10 +46,13 @@ def compared_model(
     source: str,
     layers: Sequence[str],
     method: str,
-    image_size: int,
+    image_size: int | None,
 ) -> ComparedModel:
-    """``classifier`` with its engine on ``layers`` and its own preprocessing."""
-    preprocessing = Preprocessing(image_size=image_size, use_asymmetry=classifier.use_asymmetry)
+    """``classifier`` with its engine on ``layers`` and the preprocessing it was trained on
+    (``image_size`` overrides the size, with a warning when it differs)."""
+    preprocessing, _ = resolve_preprocessing(
+        classifier.preprocessing, image_size, classifier.use_asymmetry, source or label
+    )
     engine = CAMEngine(
         classifier.encoder,
         layers=layers,

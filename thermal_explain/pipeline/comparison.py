@@ -36,6 +36,7 @@ from thermal_explain.output.atomic import atomic_write_text
 from thermal_explain.output.colormaps import DEFAULT_COLORMAP, get_colormap
 from thermal_explain.output.comparison_report import build_report
 from thermal_explain.output.folder import clear_outputs, make_folder, prepare_output_dir
+from thermal_explain.output.lock import FolderLock
 from thermal_explain.output.naming import NameResolver, path_key
 from thermal_explain.output.panels import write_comparison_panels
 from thermal_explain.output.records import STATUS_OK, describe_error, error_record, merge_records
@@ -49,6 +50,12 @@ from thermal_explain.pipeline.compared_models import (
 from thermal_explain.pipeline.comparison_records import PANEL_DIR, PANEL_SUFFIX, image_record
 from thermal_explain.pipeline.device import resolve_device
 from thermal_explain.pipeline.layer_pairs import LayerPair, pair_layers
+from thermal_explain.pipeline.manifest import (
+    MANIFEST_FILE,
+    check_and_write,
+    model_facts,
+    new_manifest,
+)
 from thermal_explain.pipeline.progress import Progress
 from thermal_explain.types import Batch
 
@@ -145,7 +152,8 @@ class ModelComparison:
             layers by ResNet stage (see :func:`pair_layers`).
         method: CAM method (``gradcam``, ``gradcam++``, ``xgradcam``, ``layercam``,
             ``hirescam``).
-        image_size: side of the square model input, the same for both models.
+        image_size: side of the square model input for both models; ``None``: each the
+            size its checkpoint was trained at (224 when it does not say).
         top_fraction: share of the hottest pixels whose overlap is measured, in ``(0, 1]``.
         device: ``"cuda"``, ``"cpu"``, ... or ``None`` (a GPU when there is one).
         allow_pickle: let checkpoints hold pickled objects (trusted files only).
@@ -167,7 +175,7 @@ class ModelComparison:
         *,
         layers: Sequence[str] | None = None,
         method: str = "gradcam",
-        image_size: int = 224,
+        image_size: int | None = None,
         top_fraction: float = 0.2,
         device: str | torch.device | None = None,
         allow_pickle: bool = False,
@@ -188,7 +196,9 @@ class ModelComparison:
         )  # fmt: skip
         for model in (self.model_a, self.model_b):
             model.classifier.to(self.device)  # the engine runs it in eval mode
-        self.image_size = image_size
+        size_a = self.model_a.preprocessing.image_size
+        size_b = self.model_b.preprocessing.image_size
+        self.image_size: int | str = size_a if size_a == size_b else f"A {size_a}, B {size_b}"
         self.method = self.model_a.engine.method.name
         self.same_file = same_file(model_a, model_b)
 
@@ -290,11 +300,52 @@ class ModelComparison:
         lut = get_colormap(colormap)
         started = time.perf_counter()
         root = prepare_output_dir(output_dir)
-        if overwrite:
-            journal.remove_journals(root)
-            clear_outputs(
-                root, files=(RESULTS_FILE, REPORT_FILE), owned={PANEL_DIR: (PANEL_SUFFIX,)}
+        with FolderLock(root):
+            if overwrite:
+                journal.remove_journals(root)
+                clear_outputs(
+                    root,
+                    files=(RESULTS_FILE, REPORT_FILE, MANIFEST_FILE),
+                    owned={PANEL_DIR: (PANEL_SUFFIX,)},
+                )
+            check_and_write(root, self.manifest(colormap), RESULTS_FILE)
+            todo = self._compare_into(root, paths, batch_size, num_workers, lut, quiet)
+            records = merge_records(entry["record"] for entry in journal.read_all(root))
+            _write(root / RESULTS_FILE, json.dumps(records, ensure_ascii=False, indent=2) + "\n")
+            _write(root / REPORT_FILE, build_report(records, self))
+        wanted = {path_key(str(path)) for path in paths}
+        covered = [record for record in records if path_key(record["image_path"]) in wanted]
+        return ComparisonRun(covered, root, time.perf_counter() - started, len(todo))
+
+    def manifest(self, colormap: str) -> dict[str, Any]:
+        """What makes this comparison's results (``run_manifest.json``)."""
+        models = {}
+        for key, model in (("a", self.model_a), ("b", self.model_b)):
+            encoder = model.classifier.encoder
+            models[key] = model_facts(
+                encoder.state_dict(), model.class_names, model.source or None, encoder.backbone_name
             )
+        return new_manifest(
+            "comparison",
+            models=models,
+            preprocessing={"a": self.model_a.preprocessing.to_dict(),
+                           "b": self.model_b.preprocessing.to_dict()},
+            method=self.method,
+            layers=[[pair.layer_a, pair.layer_b] for pair in self.pairs],
+            top_fraction=self.top_fraction,
+            output={"colormap": colormap},
+        )  # fmt: skip
+
+    def _compare_into(
+        self,
+        root: Path,
+        paths: Sequence[str | Path],
+        batch_size: int,
+        num_workers: int,
+        lut: np.ndarray,
+        quiet: bool,
+    ) -> list[Path]:
+        """Compare the images of ``paths`` not yet recorded in ``root``; returns them."""
         make_folder(root, PANEL_DIR)
         previous = journal.read_all(root)
         done = {path_key(e["record"]["image_path"]) for e in previous if _ok(e["record"])}
@@ -317,12 +368,7 @@ class ModelComparison:
                 writer.append(_finished(waiting))
         finally:
             writer.close()
-        records = merge_records(entry["record"] for entry in journal.read_all(root))
-        _write(root / RESULTS_FILE, json.dumps(records, ensure_ascii=False, indent=2) + "\n")
-        _write(root / REPORT_FILE, build_report(records, self))
-        wanted = {path_key(str(path)) for path in paths}
-        covered = [record for record in records if path_key(record["image_path"]) in wanted]
-        return ComparisonRun(covered, root, time.perf_counter() - started, len(todo))
+        return todo
 
     def _batches(
         self, paths: list[Path], batch_size: int, num_workers: int

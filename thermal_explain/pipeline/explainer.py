@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -13,7 +14,9 @@ from thermal_explain.cam.statistics import statistics_at_sizes, statistics_recor
 from thermal_explain.metrics.suite import MaskLookup, MetricOptions, QualityMetrics
 from thermal_explain.types import FUSED, Batch, ExplainedImage, FailedItem, LayerExplanation
 
-__all__ = ["FUSED", "ExplainedBatch", "Explainer"]
+__all__ = ["FUSED", "NON_FINITE", "ExplainedBatch", "Explainer"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -62,6 +65,7 @@ class Explainer:
         self.engine = CAMEngine(
             encoder, layers=layers, method=method, class_names=self.class_names, asymmetry=asymmetry
         )
+        self._part_size: int | None = None
         self.quality = QualityMetrics(
             encoder,
             metrics,
@@ -71,16 +75,73 @@ class Explainer:
             options=metric_options,
         )
 
+    def settings(self) -> dict[str, object]:
+        """What shapes this explainer's maps and metrics (for run manifests)."""
+        options = self.quality.options
+        return {
+            "method": self.engine.method.name,
+            "layers": self.engine.layers,
+            "target": self.target,
+            "fuse": self.fuse,
+            "metrics": list(self.quality.metrics),
+            "metric_options": {"steps": options.steps, "perturbation": options.perturbation},
+        }
+
     @property
     def layers(self) -> list[str]:
         """The names of the maps each image gets: the target layers (and ``fused``)."""
         return [*self.engine.layers, *([FUSED] if self.fuse else [])]
 
     def __call__(self, batch: Batch) -> ExplainedBatch:
-        """Explain every readable image of ``batch`` in one forward and one backward pass."""
+        """Explain every readable image of ``batch`` in one forward and one backward pass.
+
+        Images whose logits or maps are not finite become failed items ("the model produced
+        non-finite values"), never records with empty numbers. When the accelerator runs
+        out of memory the batch is explained in halves (down to one image), and later
+        batches in parts of the size that worked; the records are the same.
+        """
         if len(batch) == 0:
             return ExplainedBatch([], list(batch.failed))
+        if self._part_size is not None and len(batch) > self._part_size:
+            return self._in_parts(batch, self._part_size)
+        try:
+            explained = self._explain(batch)
+        except RuntimeError as error:
+            if not _out_of_memory(error) or len(batch) == 1:
+                raise
+            self._part_size = (len(batch) + 1) // 2
+            log.warning(
+                "out of memory explaining %d images at once: going on in batches of %d",
+                len(batch),
+                self._part_size,
+            )
+            _free_cached_memory(batch.images.device)
+            return self._in_parts(batch, self._part_size)
+        return ExplainedBatch(explained.items, [*batch.failed, *explained.failed])
+
+    def _in_parts(self, batch: Batch, size: int) -> ExplainedBatch:
+        items: list[ExplainedImage] = []
+        failed = list(batch.failed)
+        for start in range(0, len(batch), size):
+            part = self(batch.select(range(start, min(start + size, len(batch)))))
+            items.extend(part.items)
+            failed.extend(part.failed)
+        return ExplainedBatch(items, failed)
+
+    def _explain(self, batch: Batch) -> ExplainedBatch:
+        """Explain the readable images of ``batch`` (its failed items are the caller's)."""
         result = self.engine(batch.images, target=self.target, original_sizes=batch.original_sizes)
+        finite = finite_images(result)
+        if not bool(finite.all()):
+            keep = finite.nonzero().flatten().tolist()
+            labels = batch.labels.tolist()
+            failed = [
+                FailedItem(path, NON_FINITE, self._label(labels[i]))
+                for i, path in enumerate(batch.paths)
+                if not finite[i]
+            ]
+            kept = self._explain(batch.select(keep)).items if keep else []
+            return ExplainedBatch(kept, failed)
         fused = self._fused(result, batch) if self.fuse else None
         metrics = (
             self.quality(batch, result, fused.raw_map if fused else None) if self.quality else None
@@ -95,7 +156,10 @@ class Explainer:
                 )
             for layer, values in (metrics[i] if metrics else {}).items():
                 item.layers[layer].metrics.update(values)
-        return ExplainedBatch(items, list(batch.failed))
+        return ExplainedBatch(items, [])
+
+    def _label(self, index: int) -> str | None:
+        return self.class_names[index] if 0 <= index < len(self.class_names) else None
 
     @staticmethod
     def _fused(result: CAMResult, batch: Batch) -> _Fused:
@@ -165,3 +229,26 @@ def _rounded(statistics: dict[str, object]) -> dict[str, object]:
 
 def _sides(pair: list[float]) -> dict[str, float]:
     return {"left": round(pair[0], 4), "right": round(pair[1], 4)}
+
+
+NON_FINITE = (
+    "the model produced non-finite values (NaN or infinity) for this image; check the "
+    "checkpoint's weights"
+)
+
+
+def finite_images(result: CAMResult) -> torch.Tensor:
+    """``(N,)`` bool: the image's logits and every layer's maps are finite."""
+    finite = torch.isfinite(result.logits).all(1)
+    for maps in result.raw_maps.values():
+        finite &= torch.isfinite(maps.flatten(1)).all(1)
+    return finite
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    return isinstance(error, torch.cuda.OutOfMemoryError) or "out of memory" in str(error)
+
+
+def _free_cached_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()

@@ -29,10 +29,14 @@ import torch
 from thermal_explain.data.dataset import ThermalImageDataset, batch_loader
 from thermal_explain.data.files import label_index
 from thermal_explain.data.preprocessing import Preprocessing
+from thermal_explain.errors import ThermalExplainError
 from thermal_explain.output.folder import clear_outputs, prepare_output_dir
+from thermal_explain.output.lock import FolderLock
+from thermal_explain.output.naming import RESULTS_FILE
 from thermal_explain.output.summary_plots import PLOTS_DIR, write_summary_plots
 from thermal_explain.output.writer import ResultWriter, finalize_results, read_results
 from thermal_explain.pipeline.explainer import ExplainedBatch, Explainer
+from thermal_explain.pipeline.manifest import MANIFEST_FILE, check_and_write
 from thermal_explain.pipeline.progress import Progress
 
 TENSORBOARD_DIR = "tensorboard"
@@ -75,12 +79,18 @@ class ExplanationRun:
         overwrite: clear this tool's earlier outputs (and TensorBoard run) first.
         all_paths: every input path of the run, so same-stem inputs get stable names.
         log_to_tensorboard: log overlays and summary plots under ``output_dir/tensorboard``.
-        rank: this process's global rank (DDP); rank zero clears, merges and reports.
+        manifest: what makes the results (:mod:`~thermal_explain.pipeline.manifest`);
+            checked against the folder's before resuming, then written. ``None``: no check.
+        rank: this process's global rank (DDP); rank zero locks the folder, clears,
+            checks the manifest, merges and reports.
         barrier: synchronizes the ranks (``trainer.strategy.barrier``); ``None`` on one
             process.
+        broadcast: sends rank zero's object to every rank (``trainer.strategy.broadcast``),
+            so that all ranks stop on the same one-line error.
 
     Raises:
-        ThermalExplainError: ``output_dir`` cannot be used.
+        ThermalExplainError: ``output_dir`` cannot be used, is in use by another run, or
+            holds results of another run.
         ConfigurationError: a bad output option (colormap, alpha).
     """
 
@@ -94,17 +104,22 @@ class ExplanationRun:
         overwrite: bool = False,
         all_paths: Sequence[str] | None = None,
         log_to_tensorboard: bool = True,
+        manifest: dict[str, Any] | None = None,
         rank: int = 0,
         barrier: Barrier | None = None,
+        broadcast: Callable[[Any], Any] | None = None,
     ) -> None:
         self.output_dir = prepare_output_dir(output_dir)
         self.class_names = list(class_names)
         self.layers = list(layers)
         self.rank = rank
         self._barrier = barrier or (lambda name: None)
-        if overwrite and rank == 0:
-            ResultWriter.clear(self.output_dir)
-            clear_outputs(self.output_dir, trees=(TENSORBOARD_DIR, PLOTS_DIR))
+        self._lock = FolderLock(self.output_dir)
+        problem = self._claim_folder(overwrite, manifest) if rank == 0 else None
+        problem = broadcast(problem) if broadcast is not None else problem
+        if problem is not None:
+            self._lock.release()
+            raise ThermalExplainError(problem)
         self._barrier("thermal_explain_cleared")
         self.tensorboard = _summary_writer(self.output_dir, rank) if log_to_tensorboard else None
         try:
@@ -119,11 +134,30 @@ class ExplanationRun:
             )
         except BaseException:
             self._close_tensorboard()
+            self._lock.release()
             raise
         # Every rank reads the journals (and so shards the same remaining images) before
         # any rank appends to its own.
         self._barrier("thermal_explain_resume")
         self._finished = False
+
+    def _claim_folder(self, overwrite: bool, manifest: dict[str, Any] | None) -> str | None:
+        """Lock the folder, clear it on ``overwrite``, check and write the manifest.
+
+        Returns the one-line problem instead of raising, so every rank can raise it.
+        """
+        try:
+            self._lock.acquire()
+            if overwrite:
+                ResultWriter.clear(self.output_dir)
+                clear_outputs(
+                    self.output_dir, files=(MANIFEST_FILE,), trees=(TENSORBOARD_DIR, PLOTS_DIR)
+                )
+            if manifest is not None:
+                check_and_write(self.output_dir, manifest, RESULTS_FILE)
+        except ThermalExplainError as error:
+            return str(error)
+        return None
 
     def pending(self, paths: Sequence[str | Path]) -> list[Path]:
         """``paths`` without the images that already have a successful record."""
@@ -153,14 +187,18 @@ class ExplanationRun:
                     self.output_dir, records, self.class_names, self.layers, self.tensorboard
                 )
         self._close_tensorboard()
+        self._lock.release()
         return records
 
     def close(self) -> None:
         """Stop without the end-of-run files (after an error): what was written stays."""
-        if not self._finished:
-            self._finished = True
-            self.writer.close(finalize=False)
-        self._close_tensorboard()
+        try:
+            if not self._finished:
+                self._finished = True
+                self.writer.close(finalize=False)
+        finally:
+            self._close_tensorboard()
+            self._lock.release()
 
     def __enter__(self) -> ExplanationRun:
         return self
