@@ -47,7 +47,12 @@ from thermal_explain.pipeline.compared_models import (
     model_labels,
     same_file,
 )
-from thermal_explain.pipeline.comparison_records import PANEL_DIR, PANEL_SUFFIX, image_record
+from thermal_explain.pipeline.comparison_records import (
+    PANEL_DIR,
+    PANEL_SUFFIX,
+    BatchComparison,
+    image_record,
+)
 from thermal_explain.pipeline.device import resolve_device
 from thermal_explain.pipeline.layer_pairs import LayerPair, pair_layers
 from thermal_explain.pipeline.manifest import (
@@ -77,35 +82,6 @@ DEFAULT_OUTPUT_DIR = "model_comparison"
 """The same default as ``thermal-explain compare --output_dir``."""
 RESULTS_FILE = "comparison_results.json"
 REPORT_FILE = "comparison_report.txt"
-
-
-@dataclass
-class BatchComparison:
-    """The two models' predictions and map similarities for one batch (CPU tensors).
-
-    Attributes:
-        predicted_a: ``(N,)`` class index predicted by model A.
-        confidence_a: ``(N,)`` probability of that class.
-        predicted_b: ``(N,)`` model B's class index.
-        confidence_b: ``(N,)`` its probability.
-        spearman: ``{pair name: (N,)}`` rank correlation of the two maps (NaN where ``flat``).
-        top_iou: ``{pair name: (N,)}`` IoU of the two maps' top regions (NaN where ``flat``).
-        flat: ``{pair name: (N,)}`` bool: either map is flat (:func:`flat_maps`), so the pair
-            has nothing to compare.
-        maps_a: ``{pair name: (N, H, W)}`` model A's display maps on the common grid (zeros
-            where flat).
-        maps_b: ``{pair name: (N, H, W)}`` model B's.
-    """
-
-    predicted_a: torch.Tensor
-    confidence_a: torch.Tensor
-    predicted_b: torch.Tensor
-    confidence_b: torch.Tensor
-    spearman: dict[str, torch.Tensor]
-    top_iou: dict[str, torch.Tensor]
-    flat: dict[str, torch.Tensor]
-    maps_a: dict[str, torch.Tensor]
-    maps_b: dict[str, torch.Tensor]
 
 
 @dataclass

@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,8 +23,23 @@ PanelJob = tuple[Path, np.ndarray, np.ndarray, list[str], list[str]]
 """``(panel path, map A, map B, title lines, captions)``."""
 
 
-class BatchResult(Protocol):
-    """What a record reads of a compared batch (``comparison.BatchComparison``)."""
+@dataclass
+class BatchComparison:
+    """The two models' predictions and map similarities for one batch (CPU tensors).
+
+    Attributes:
+        predicted_a: ``(N,)`` class index predicted by model A.
+        confidence_a: ``(N,)`` probability of that class.
+        predicted_b: ``(N,)`` model B's class index.
+        confidence_b: ``(N,)`` its probability.
+        spearman: ``{pair name: (N,)}`` rank correlation of the two maps (NaN where ``flat``).
+        top_iou: ``{pair name: (N,)}`` IoU of the two maps' top regions (NaN where ``flat``).
+        flat: ``{pair name: (N,)}`` bool: either map is flat (``cam.flat_maps``), so the pair
+            has nothing to compare.
+        maps_a: ``{pair name: (N, H, W)}`` model A's display maps on the common grid (zeros
+            where flat).
+        maps_b: ``{pair name: (N, H, W)}`` model B's.
+    """
 
     predicted_a: torch.Tensor
     confidence_a: torch.Tensor
@@ -44,7 +60,7 @@ def image_record(
     path: str,
     stem: str,
     index: int,
-    result: BatchResult,
+    result: BatchComparison,
     root: Path,
 ) -> tuple[dict[str, Any], list[PanelJob]]:
     """Image ``index`` of ``result``: its record and its panel jobs."""
