@@ -78,7 +78,7 @@ def class_mean_maps(
     Maps are read back from ``feature_maps/*.npy``; a class without images is NaN (drawn
     empty). Asymmetry maps are mirrored onto the full width first.
     """
-    by_truth = all(r.get("true_label") is not None for r in records)
+    by_truth = grouped_by_truth(records)
     groups = list(class_names)
     sums = np.zeros((len(groups), len(layers), MEAN_MAP_SIZE, MEAN_MAP_SIZE), np.float64)
     counts = np.zeros((len(groups), len(layers)), np.int64)
@@ -103,6 +103,12 @@ def class_mean_maps(
     with np.errstate(invalid="ignore", divide="ignore"):
         means = sums / counts[:, :, None, None]
     return means.astype(np.float32), groups
+
+
+def grouped_by_truth(records: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether class-mean maps group images by true label (every image has one), else by
+    prediction."""
+    return all(record.get("true_label") is not None for record in records)
 
 
 def _raw_map(entry: Mapping[str, Any] | None) -> np.ndarray | None:
