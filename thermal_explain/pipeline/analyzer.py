@@ -10,6 +10,7 @@ from thermal_explain.data.preprocessing import Preprocessing
 from thermal_explain.errors import ConfigurationError
 from thermal_explain.metrics.suite import MetricOptions
 from thermal_explain.modeling.classifier import ThermalClassifier
+from thermal_explain.output.html import ReportSettings
 from thermal_explain.pipeline.device import resolve_device
 from thermal_explain.pipeline.explainer import Explainer
 from thermal_explain.pipeline.options import AnalysisOptions
@@ -35,7 +36,8 @@ class ThermalInterpretabilityAnalyzer:
             ``target``, ``image_size``, ``batch_size``, ``device``, ``colormap``,
             ``original_alpha``, ``heatmap_alpha``, ``save_figures``, ``log_to_tensorboard``,
             ``overwrite``, ``allow_pickle``, ``num_workers``, ``quiet``, ``class_names``,
-            ``mask_dir``, ``metrics``, ``metric_steps``, ``perturbation``, ``fuse``).
+            ``mask_dir``, ``metrics``, ``metric_steps``, ``perturbation``, ``fuse``,
+            ``html_report``).
 
     Raises:
         ConfigurationError: an unknown or invalid option (the message names it).
@@ -88,6 +90,7 @@ class ThermalInterpretabilityAnalyzer:
             heatmap_alpha=opts.heatmap_alpha,
             save_figures=opts.save_figures,
         )
+        self.report = self._report_settings(str(model_path)) if opts.html_report else None
         self._overwrite = opts.overwrite
         self.last_run: RunSummary | None = None
 
@@ -109,6 +112,19 @@ class ThermalInterpretabilityAnalyzer:
         paths = find_images(image_dir=str(image_dir), pattern=pattern, exclude=[self.output_dir])
         return self._run(paths, image_root=Path(image_dir))
 
+    def _report_settings(self, model_path: str) -> ReportSettings:
+        opts = self.options
+        mode = "asymmetry (6-channel)" if self.model.use_asymmetry else "RGB"
+        facts = {
+            "Model": f"{model_path} ({self.model.encoder.backbone_name})",
+            "Method": opts.method,
+            "Target": "the predicted class" if opts.target is None else str(opts.target),
+            "Input": f"{self.preprocessing.image_size} px, {mode}",
+            "Metrics": ", ".join(opts.metrics) or "none",
+        }
+        lookup = self._mask_of if self.mask_dir is not None else None
+        return ReportSettings(facts=facts, mask_lookup=lookup, colormap=opts.colormap)
+
     def _mask_of(self, image_path: str) -> Path | None:
         assert self.mask_dir is not None
         return MaskLookup(self.mask_dir, [self._image_root])(image_path)
@@ -123,6 +139,7 @@ class ThermalInterpretabilityAnalyzer:
             overwrite=self._overwrite,
             all_paths=[str(path) for path in paths],
             log_to_tensorboard=self.options.log_to_tensorboard,
+            report=self.report,
         )
         self._overwrite = False
         with run:

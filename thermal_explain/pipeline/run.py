@@ -11,8 +11,8 @@ rank) differ only in how explained batches reach :meth:`ExplanationRun.write`::
 
 The run prepares the folder (and clears it on ``overwrite``), opens the TensorBoard run and
 the :class:`~thermal_explain.output.writer.ResultWriter`, tells which images are still to
-do (resume), and at the end merges the journals into ``analysis_results.json``, the report
-and the summary plots.
+do (resume), and at the end merges the journals into ``analysis_results.json``, the report,
+the summary plots and ``report.html``.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from thermal_explain.data.dataset import ThermalImageDataset, batch_loader
 from thermal_explain.data.files import label_index
 from thermal_explain.data.preprocessing import Preprocessing
 from thermal_explain.output.folder import clear_outputs, prepare_output_dir
+from thermal_explain.output.html import ASSETS_DIR, REPORT_HTML, ReportSettings
+from thermal_explain.output.html.analysis_report import refresh_report
 from thermal_explain.output.summary_plots import PLOTS_DIR, write_summary_plots
 from thermal_explain.output.writer import ResultWriter, finalize_results, read_results
 from thermal_explain.pipeline.explainer import ExplainedBatch, Explainer
@@ -78,6 +80,7 @@ class ExplanationRun:
         rank: this process's global rank (DDP); rank zero clears, merges and reports.
         barrier: synchronizes the ranks (``trainer.strategy.barrier``); ``None`` on one
             process.
+        report: how to draw ``report.html`` (rank zero, at the end); ``None`` for none.
 
     Raises:
         ThermalExplainError: ``output_dir`` cannot be used.
@@ -96,15 +99,21 @@ class ExplanationRun:
         log_to_tensorboard: bool = True,
         rank: int = 0,
         barrier: Barrier | None = None,
+        report: ReportSettings | None = None,
     ) -> None:
         self.output_dir = prepare_output_dir(output_dir)
+        self.report = report
         self.class_names = list(class_names)
         self.layers = list(layers)
         self.rank = rank
         self._barrier = barrier or (lambda name: None)
         if overwrite and rank == 0:
             ResultWriter.clear(self.output_dir)
-            clear_outputs(self.output_dir, trees=(TENSORBOARD_DIR, PLOTS_DIR))
+            clear_outputs(
+                self.output_dir,
+                files=(REPORT_HTML,),
+                trees=(TENSORBOARD_DIR, PLOTS_DIR, ASSETS_DIR),
+            )
         self._barrier("thermal_explain_cleared")
         self.tensorboard = _summary_writer(self.output_dir, rank) if log_to_tensorboard else None
         try:
@@ -152,6 +161,8 @@ class ExplanationRun:
                 write_summary_plots(
                     self.output_dir, records, self.class_names, self.layers, self.tensorboard
                 )
+            if self.report is not None:
+                refresh_report(self.output_dir, records, self.class_names, self.layers, self.report)
         self._close_tensorboard()
         return records
 
