@@ -22,7 +22,7 @@ from thermal_explain.metrics.summaries import (
     misclassified,
 )
 from thermal_explain.modeling.encoder import ThermalEncoder
-from thermal_explain.output.html.analysis_report import LEAST_CONFIDENT_COUNT
+from thermal_explain.output.html.analysis_report import LEAST_CONFIDENT_COUNT, write_analysis_report
 from thermal_explain.output.html.links import href, output_file
 from thermal_explain.pipeline.comparison import ModelComparison
 
@@ -202,8 +202,8 @@ def test_comparison_report_lists_disagreements_first(compared):
     assert len(overview.rows) == len(results)
     agree = [row["data-agree"] for row in overview.rows if row["data-status"] == "ok"]
     assert agree == sorted(agree)  # "no" (disagree) before "yes"
-    assert sum(value == "no" for value in agree) == sum(not r.get("agree") for r in results
-                                                        if r["status"] == "ok")  # fmt: skip
+    disagreeing = [r for r in results if r["status"] == "ok" and not r["agree"]]
+    assert agree.count("no") == len(disagreeing)
     assert overview.rows[-1]["data-status"] == "error"
     pages = list((compared / "comparison_report_files" / "images").glob("*.html"))
     assert len(pages) == len(results)
@@ -234,8 +234,12 @@ def test_links_are_percent_encoded_and_found_after_a_move(tmp_path):
 
 def test_record_summaries_for_the_galleries():
     def record(truth, predicted, confidence, status="ok"):
-        return {"true_label": truth, "predicted_label": predicted, "confidence": confidence,
-                "status": status}  # fmt: skip
+        return {
+            "true_label": truth,
+            "predicted_label": predicted,
+            "confidence": confidence,
+            "status": status,
+        }
 
     records = [
         record("ICAS", "icas", 0.9),
@@ -305,3 +309,43 @@ def test_browser_pages_a_long_table(analysed, tmp_path):
     assert [row["data-name"] for row in shown_rows(dom, tmp_path)] == in_file_order[3:6]
     assert f"{len(records)} of {len(records)} images match; showing 4–6" in dom
     assert "page 2 of 4" in dom
+
+
+def test_thermal_readout_and_manifest_are_shown_when_present(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    manifest = {
+        "tool": "thermal-explain",
+        "model": {"fingerprint": "sha256:abc123"},
+        "preprocessing": {"image_size": 64},
+        "method": "gradcam++",
+    }
+    (out / "run_manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    record = {
+        "image_path": str(tmp_path / "gone" / "p1.tiff"),
+        "predicted_class": 0,
+        "predicted_label": "icas",
+        "confidence": 0.8,
+        "true_label": "icas",
+        "status": "ok",
+        "input_kind": "temperature_array",
+        "temperature": {"min": 30.1, "max": 36.4, "mean": 34.25, "units": "celsius"},
+        "thermal_asymmetry": {
+            "left": 34.0,
+            "right": 34.6,
+            "delta": -0.6,
+            "colder_side": "left",
+            "units": "celsius",
+            "region_fraction": 0.1,
+            "map": "fused",
+        },
+        "gradcam_results": {},
+    }
+    write_analysis_report(out, [record], class_names=["icas", "normal"], layers=[])
+    overview = " ".join(Page(out / "report.html").text)
+    assert "sha256:abc123" in overview and "gradcam++" in overview
+    assert "34.25 °C" in overview and "-0.60 °C" in overview and "left" in overview
+    page = " ".join(Page(next((out / "report_files" / "images").glob("p1_*.html"))).text)
+    assert "temperature_array" in page and "min 30.10, mean 34.25, max 36.40 °C" in page
+    assert "colder side: left" in page
+    assert broken_links(out) == []

@@ -47,6 +47,7 @@ from thermal_explain.output.html.facts import (
     MANIFEST_FILE,
     count_facts,
     manifest_facts,
+    manifest_summary,
     quality_rows,
     read_manifest,
 )
@@ -224,8 +225,8 @@ def _context(
         "class_names": _classes(records, class_names),
         "gallery_titles": GALLERIES,
         "facts": count_facts(records, class_names),
-        "run_facts": manifest_facts(manifest) if manifest else list(settings.facts.items()),
-        "from_manifest": manifest is not None,
+        "run_facts": manifest_summary(manifest) if manifest else list(settings.facts.items()),
+        "manifest": manifest_facts(manifest) if manifest else [],
         "layer_facts": [("Layers", ", ".join(layers))] if layers else [],
         "quality": quality_rows(ok, layers),
         "plots": _plots(root),

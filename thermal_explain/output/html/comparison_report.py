@@ -23,7 +23,12 @@ from typing import Any
 
 from thermal_explain.output.atomic import atomic_write_text
 from thermal_explain.output.comparison_report import ComparedModels, layer_summary
-from thermal_explain.output.html.facts import MANIFEST_FILE, manifest_facts, read_manifest
+from thermal_explain.output.html.facts import (
+    MANIFEST_FILE,
+    manifest_facts,
+    manifest_summary,
+    read_manifest,
+)
 from thermal_explain.output.html.links import common_folder, display_name, output_file, page_id
 from thermal_explain.output.html.pictures import PictureJob, Pictures, draw_pictures
 from thermal_explain.output.html.settings import COMPARISON_ASSETS_DIR, COMPARISON_HTML
@@ -104,7 +109,8 @@ def write_comparison_report(
         "pairs": comparison.pairs,
         "deepest": deepest,
         "facts": _facts(records, ok, agreeing, comparison),
-        "run_facts": manifest_facts(manifest) if manifest else [],
+        "run_facts": manifest_summary(manifest) if manifest else [],
+        "manifest": manifest_facts(manifest) if manifest else [],
         "summaries": _summaries(ok, comparison),
         "labels": sorted(
             {
@@ -204,15 +210,15 @@ def _facts(
     agreeing: int,
     comparison: ComparedModels,
 ) -> list[tuple[str, str]]:
+    fraction = f"{comparison.top_fraction:g} (share of the hottest pixels whose IoU is measured)"
     facts = [
         ("Model A", comparison.model_a.describe()),
         ("Model B", comparison.model_b.describe()),
         ("Method", comparison.method),
         ("Input size", f"{comparison.image_size} px"),
-        ("Top fraction", f"{comparison.top_fraction:g} (share of the hottest pixels whose IoU "
-                         "is measured)"),
+        ("Top fraction", fraction),
         ("Images", f"{len(records)}: {len(ok)} compared, {len(records) - len(ok)} failed"),
-    ]  # fmt: skip
+    ]
     if ok:
         facts.append(
             (

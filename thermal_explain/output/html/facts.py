@@ -32,6 +32,33 @@ def read_manifest(root: Path) -> dict[str, Any] | None:
     return manifest if isinstance(manifest, dict) else None
 
 
+def manifest_summary(manifest: Mapping[str, Any]) -> list[Fact]:
+    """The facts a reader looks for first: model, weights, preprocessing, method, target."""
+    facts: list[Fact] = []
+    models = manifest.get("models")
+    sides = models.items() if isinstance(models, Mapping) else [("", manifest.get("model"))]
+    for side, model in sides:
+        if not isinstance(model, Mapping):
+            continue
+        label = f"Model {side.upper()}" if side else "Model"
+        backbone = f" ({model['backbone']})" if model.get("backbone") else ""
+        facts.append((label, f"{as_text(model.get('path'))}{backbone}"))
+        if model.get("fingerprint"):
+            facts.append((f"{label} weights", as_text(model["fingerprint"])))
+    preprocessing = manifest.get("preprocessing")
+    if isinstance(preprocessing, Mapping):
+        source = (manifest.get("model") or {}).get("preprocessing_from")
+        text = as_text(preprocessing) + (f" (from the {source})" if source else "")
+        facts.append(("Preprocessing", text))
+    for key, label in (("method", "Method"), ("metrics", "Metrics"), ("created", "Created")):
+        if key in manifest:
+            facts.append((label, as_text(manifest[key])))
+    if "target" in manifest:
+        target = manifest["target"]
+        facts.append(("Target", "the predicted class" if target is None else as_text(target)))
+    return facts
+
+
 def manifest_facts(manifest: Mapping[str, Any]) -> list[Fact]:
     """Every entry of a manifest as ``(dotted key, text)``, nested entries flattened."""
     facts: list[Fact] = []
