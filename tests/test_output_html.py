@@ -38,6 +38,7 @@ class Page(HTMLParser):
         self.links: list[str] = []
         self.text: list[str] = []
         self.rows: list[dict[str, str | None]] = []
+        self.thumbnails: list[dict[str, str | None]] = []
         self.items = 0
         self.contours = 0
         self.polylines = 0
@@ -51,6 +52,8 @@ class Page(HTMLParser):
             self._in_rows = True
         elif tag == "tr" and self._in_rows and "data-status" in found:
             self.rows.append(found)
+        elif tag == "img" and self._in_rows and "data-src" in found:
+            self.thumbnails.append({**found, "row": str(len(self.rows) - 1)})
         if "data-item" in found:
             self.items += 1
         if tag == "svg" and found.get("class") == "contour":
@@ -309,6 +312,12 @@ def test_browser_pages_a_long_table(analysed, tmp_path):
     assert [row["data-name"] for row in shown_rows(dom, tmp_path)] == in_file_order[3:6]
     assert f"{len(records)} of {len(records)} images match; showing 4–6" in dom
     assert "page 2 of 4" in dom
+    path = tmp_path / "paged.html"
+    path.write_text(dom, encoding="utf-8")
+    page = Page(path)
+    shown = {str(index) for index, row in enumerate(page.rows) if "hidden" not in row}
+    loading = {image["row"] for image in page.thumbnails if image.get("src")}
+    assert loading and loading <= shown  # only the rows on the page load their thumbnails
 
 
 def test_thermal_readout_and_manifest_are_shown_when_present(tmp_path):

@@ -14,10 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 
 from thermal_explain.output.html.links import href, short_layer
 
-STATIC_FILES = ("report.css", "report.js")
+STYLESHEET = "report.css"
+"""Written beside the pages; every page links to it."""
+SCRIPT = "report.js"
+"""Inlined into the pages with a table: an external script would wait behind the fetches of
+hundreds of thumbnails before the table could be sorted, filtered and paged."""
 
 
 @lru_cache(maxsize=1)
@@ -34,6 +39,7 @@ def environment() -> jinja2.Environment:
     env.filters["num"] = number
     env.filters["pct"] = percent
     env.filters["short"] = short_layer
+    env.globals["script"] = markupsafe.Markup(static_text(SCRIPT))
     return env
 
 
@@ -50,14 +56,18 @@ def render_text(template: str, depth: int, **context: Any) -> str:
 
 
 def copy_static(folder: Path) -> None:
-    """Write the stylesheet and script the pages link to into ``folder``."""
+    """Write the stylesheet the pages link to into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
+    text = static_text(STYLESHEET)
+    target = folder / STYLESHEET
+    if not target.is_file() or target.read_text(encoding="utf-8") != text:
+        target.write_text(text, encoding="utf-8")
+
+
+def static_text(name: str) -> str:
+    """A file of this package's ``static`` folder."""
     package = resources.files("thermal_explain.output.html") / "static"
-    for name in STATIC_FILES:
-        data = (package / name).read_bytes()
-        target = folder / name
-        if not target.is_file() or target.read_bytes() != data:
-            target.write_bytes(data)
+    return (package / name).read_text(encoding="utf-8")
 
 
 def number(value: object, digits: int = 3) -> str:

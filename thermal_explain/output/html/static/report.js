@@ -1,6 +1,8 @@
 /* thermal-explain report: sort, filter and page the table of a report, in plain JavaScript.
  *
- * The table is complete without this script. Filters are the controls of form#filters:
+ * The table is complete without this script. With it, the page's head marks <html> with
+ * the class "js" so that rows stay out of layout (report.css) until a page of them is shown,
+ * and only the shown rows load their thumbnails (data-src), so thousands of rows open fast. Filters are the controls of form#filters:
  * data-match="key" keeps rows whose data-key equals the value, data-min / data-max compare
  * numbers, data-search finds text. Headers with data-sort sort by their cells' data-v
  * (else their text). The state lives in the URL fragment, e.g.
@@ -133,10 +135,16 @@
     var shown = new Set(matching.slice(first, first + per));
     var fragment = document.createDocumentFragment();
     rows.forEach(function (row) {
-      row.hidden = !shown.has(row);
+      var visible = shown.has(row);
+      row.hidden = !visible;
+      row.classList.toggle("shown", visible);
       fragment.appendChild(row);
     });
     body.appendChild(fragment);
+    shown.forEach(function (row) {
+      var images = row.querySelectorAll("img[data-src]:not([src])");
+      for (var i = 0; i < images.length; i++) images[i].src = images[i].dataset.src;
+    });
     Array.prototype.forEach.call(table.tHead.rows[0].cells, function (cell) {
       if (!cell.dataset.sort) return;
       if (cell.dataset.key === state.sort) {
