@@ -39,6 +39,36 @@ class LayerView:
     sanity: dict[str, Any] | None
     curves: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def numbers(self) -> list[tuple[str, str]]:
+        """``(label, text)`` of every number of the layer's record entry."""
+        rows = [
+            (name.replace("_", " "), _text_of(value)) for name, value in self.statistics.items()
+        ]
+        if self.sides:
+            sides = f"{_fixed(self.sides.get('left'), 2)} / {_fixed(self.sides.get('right'), 2)}"
+            rows.append(("evidence left / right", sides))
+        faith = self.faithfulness or {}
+        if "deletion_auc" in faith:
+            random = faith.get("deletion_auc_random")
+            extra = f" (random map {_fixed(random)})" if random is not None else ""
+            rows.append(("deletion AUC", _fixed(faith["deletion_auc"]) + extra))
+        if "insertion_auc" in faith:
+            rows.append(("insertion AUC", _fixed(faith["insertion_auc"])))
+        if "drop_in_confidence" in faith:
+            rows.append(("drop in confidence", f"{_fixed(faith['drop_in_confidence'], 2)} %"))
+        located = self.localization or {}
+        if located.get("status") == "ok":
+            rows.append(("peak in mask", "yes" if located.get("pointing_game_hit") else "no"))
+            rows.append(("energy inside mask", _fixed(located.get("energy_inside"))))
+            rows.append(("mask IoU", _fixed(located.get("mask_iou"))))
+        elif located:
+            rows.append(("localization", str(located.get("status", "")).replace("_", " ")))
+        rho = (self.sanity or {}).get("spearman_randomized")
+        if _is_number(rho):
+            rows.append(("ρ with randomized model", _fixed(rho, 2)))
+        return rows
+
 
 @dataclass
 class ImageView:
@@ -60,6 +90,7 @@ class ImageView:
     temperature: dict[str, Any] | None
     asymmetry: dict[str, Any] | None
     pictures: Pictures = field(default_factory=Pictures)
+    _by_name: dict[str, LayerView] | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -70,8 +101,11 @@ class ImageView:
         """``yes``, ``no`` or ``unknown`` (for filters)."""
         return {True: "yes", False: "no"}.get(self.correct, "unknown")  # type: ignore[arg-type]
 
-    def layer(self, name: str) -> LayerView | None:
-        return next((layer for layer in self.layers if layer.name == name), None)
+    def layer(self, name: str | None) -> LayerView | None:
+        """The view of map ``name`` (``None`` when the record has none)."""
+        if self._by_name is None:
+            self._by_name = {layer.name: layer for layer in self.layers}
+        return self._by_name.get(name) if name is not None else None
 
 
 def layer_order(records: Sequence[Mapping[str, Any]], layers: Sequence[str]) -> list[str]:
@@ -168,6 +202,24 @@ def units(mapping: Mapping[str, Any] | None) -> str:
     """The display unit of a temperature or asymmetry readout (``°C``; none for intensity)."""
     name = str((mapping or {}).get("units", ""))
     return UNITS.get(name, name)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _fixed(value: object, digits: int = 3) -> str:
+    """``value`` with ``digits`` decimals (integers as they are); ``–`` when not a number."""
+    if not _is_number(value) or value != value:  # NaN
+        return "–"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def _text_of(value: object) -> str:
+    """A statistic as text: numbers fixed, lists (a centre of mass) joined."""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_text_of(item) for item in value)
+    return _fixed(value) if _is_number(value) else str(value)
 
 
 def _text(value: object) -> str | None:

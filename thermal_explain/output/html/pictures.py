@@ -25,12 +25,12 @@ from thermal_explain.output.panels import thumbnail
 from thermal_explain.output.render import write_file
 
 THUMB_HEIGHT = 128
-"""Height in pixels of each tile of a contact strip."""
+"""Height in pixels of each tile of a contact strip (smaller originals are not enlarged)."""
 
 ORIGINAL_SIDE = 512
 """Longest side in pixels of the report's copy of an original."""
 
-JPEG_QUALITY = 88
+JPEG_QUALITY = 85
 GAP = 2
 """Pixels between the tiles of a contact strip."""
 
@@ -85,31 +85,42 @@ def draw_pictures(
 
 
 def _draw(job: PictureJob, root: Path) -> Pictures:
-    original = _original(job, root)
-    strip = _strip(job, root, original)
-    contour, view_box = None, None
-    if job.mask is not None and original is not None and job.mask.is_file():
-        view_box = (original.shape[1], original.shape[0])
-        contour = _contour(job.mask, original.shape[:2])
+    """One job's pictures; nothing is decoded that is current and not needed."""
+    strip = root / job.thumbnail
+    sources = [root / tile for tile in job.tiles]
+    strip_current = _current(strip, [*sources, Path(job.image_path)])
+    copy = root / job.original if job.original is not None else None
+    mask = job.mask if job.mask is not None and job.mask.is_file() else None
+    original = None
+    if copy is not None and (mask or not strip_current or not _current(copy, [])):
+        original = _original(job.image_path, copy)
+    if not strip_current:
+        strip_current = _write_strip(strip, sources, original)
+    contour = None
+    if mask is not None and original is not None:
+        contour = _contour(mask, original.shape[:2])
     return Pictures(
-        thumbnail=strip,
-        original=job.original if original is not None else None,
+        thumbnail=job.thumbnail if strip_current else None,
+        original=job.original if copy is not None and copy.is_file() else None,
         contour=contour,
-        view_box=view_box if contour else None,
+        view_box=(original.shape[1], original.shape[0])
+        if contour and original is not None
+        else None,
     )
 
 
-def _original(job: PictureJob, root: Path) -> np.ndarray | None:
-    """The original at most ``ORIGINAL_SIDE`` wide or high, from its copy when that is current."""
-    if job.original is None:
-        return None
-    copy = root / job.original
-    if _current(copy, [Path(job.image_path)]):
+def _original(image_path: str, copy: Path) -> np.ndarray | None:
+    """The original at most ``ORIGINAL_SIDE`` wide or high, from ``copy`` when that is current.
+
+    A copy older than the original is written again; an original that can no longer be
+    read leaves the copy as it is.
+    """
+    if _current(copy, [Path(image_path)]):
         image = _decode(copy)
         if image is not None:
             return image
     try:
-        image = read_image(job.image_path)
+        image = read_image(image_path)
     except ThermalExplainError:
         return _decode(copy) if copy.is_file() else None
     scale = ORIGINAL_SIDE / max(image.shape[:2])
@@ -120,25 +131,20 @@ def _original(job: PictureJob, root: Path) -> np.ndarray | None:
     return image
 
 
-def _strip(job: PictureJob, root: Path, original: np.ndarray | None) -> str | None:
-    """The contact strip's relative path, drawn unless it is newer than its sources."""
-    target = root / job.thumbnail
-    sources = [root / tile for tile in job.tiles]
-    if _current(target, [*sources, Path(job.image_path)]):
-        return job.thumbnail
-    tiles = [] if original is None else [thumbnail(original, THUMB_HEIGHT)]
-    for source in sources:
-        image = _decode(source)
-        if image is not None:
-            tiles.append(thumbnail(image, THUMB_HEIGHT))
-    if not tiles:
-        return None
-    gap = np.full((THUMB_HEIGHT, GAP, 3), 255, np.uint8)
+def _write_strip(target: Path, sources: Sequence[Path], original: np.ndarray | None) -> bool:
+    """Draw the contact strip (the original, then ``sources``); ``False`` with nothing to draw."""
+    images = [] if original is None else [original]
+    images += [image for source in sources if (image := _decode(source)) is not None]
+    if not images:
+        return False
+    height = min(THUMB_HEIGHT, max(image.shape[0] for image in images))
+    tiles = [thumbnail(image, height) for image in images]
+    gap = np.full((height, GAP, 3), 255, np.uint8)
     parts = [tiles[0]]
     for tile in tiles[1:]:
         parts += [gap, tile]
     _write_jpeg(target, np.concatenate(parts, axis=1))
-    return job.thumbnail
+    return True
 
 
 def _contour(mask_path: Path, size: tuple[int, int]) -> str | None:

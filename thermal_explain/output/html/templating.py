@@ -44,9 +44,17 @@ def environment() -> jinja2.Environment:
 
 
 def render_page(template: str, target: Path, depth: int, **context: Any) -> None:
-    """Render ``template`` into ``target``, a page ``depth`` folders below the root."""
+    """Render ``template`` into ``target``, a page ``depth`` folders below the root.
+
+    A page that already holds the same text is left alone (a resumed run rewrites only the
+    pages that changed).
+    """
     text = environment().get_template(template).render(depth=depth, **context)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if target.read_text(encoding="utf-8") == text:
+            return
+    except (OSError, UnicodeDecodeError):
+        target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
 
 
