@@ -223,6 +223,28 @@ def test_no_html_skips_the_report(dataset, tmp_path):
     assert (out / "report.html").is_file()  # a resumed run writes the missing page
 
 
+def test_a_resumed_run_adds_its_images_and_keeps_the_pictures_it_has(dataset, tmp_path):
+    images = dataset / "data" / "images"
+    analyzer = ThermalInterpretabilityAnalyzer(
+        dataset / "a.pth",
+        output_dir=tmp_path / "out",
+        image_size=32,
+        quiet=True,
+        log_to_tensorboard=False,
+        save_figures=False,
+    )
+    first = analyzer.analyze_single_image(next((images / "icas").glob("face_*.png")))
+    thumbs = tmp_path / "out" / "report_files" / "thumbs"
+    (thumb,) = thumbs.iterdir()
+    written = thumb.stat().st_mtime_ns
+    records = analyzer.batch_analyze(images / "icas", "*.png")
+    assert first["image_path"] in {record["image_path"] for record in records}
+    count = len(list((images / "icas").glob("*.png")))
+    assert len(Page(tmp_path / "out" / "report.html").rows) == len(records) == count
+    assert len(list(thumbs.iterdir())) == count and thumb.stat().st_mtime_ns == written
+    assert broken_links(tmp_path / "out") == []
+
+
 def test_links_are_percent_encoded_and_found_after_a_move(tmp_path):
     assert href("overlay_images/a#b 病'.png", 2) == "../../overlay_images/a%23b%20%E7%97%85%27.png"
     (tmp_path / "overlay_images").mkdir()
