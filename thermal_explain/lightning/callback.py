@@ -224,9 +224,7 @@ class GradCAMCallback(Callback):
         metrics = ", ".join(self.metrics) or "none"
         facts = {"Method": self.method, "Target": target, "Metrics": metrics}
         masks = getattr(datamodule, "mask_dir", None) is not None
-        return ReportSettings(
-            facts=facts, mask_lookup=datamodule.mask_path if masks else None, colormap=self.colormap
-        )
+        return ReportSettings(facts=facts, mask_lookup=datamodule.mask_path if masks else None)
 
     @override
     def on_predict_batch_end(

@@ -123,7 +123,7 @@ class ThermalInterpretabilityAnalyzer:
             "Metrics": ", ".join(opts.metrics) or "none",
         }
         lookup = self._mask_of if self.mask_dir is not None else None
-        return ReportSettings(facts=facts, mask_lookup=lookup, colormap=opts.colormap)
+        return ReportSettings(facts=facts, mask_lookup=lookup)
 
     def _mask_of(self, image_path: str) -> Path | None:
         assert self.mask_dir is not None

@@ -3,7 +3,7 @@
 Layout under ``output_dir``::
 
     report.html                        run facts, galleries, summary plots, one row per image
-    report_files/report.css, .js       style; sorting, filters and pages (plain JavaScript)
+    report_files/report.css            the style of every page
     report_files/misclassified.html    galleries: errors, doubts, failures, class-mean maps
     report_files/least_confident.html
     report_files/failed.html
@@ -13,8 +13,9 @@ Layout under ``output_dir``::
     report_files/originals/<id>.jpg    the original, so the folder stands alone
 
 Every link is relative and percent-encoded, so the folder can be zipped and moved. The
-table lists every image with JavaScript off; with it on, it sorts, filters and pages, and
-keeps that state in the URL fragment (``report.html#correct=no&sort=confidence``).
+table lists every image with JavaScript off; with it on (``static/report.js``, inlined in
+the page), it sorts, filters and pages, and keeps that state in the URL fragment
+(``report.html#result=no&sort=confidence&dir=desc``).
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ def write_analysis_report(
         records: every record of the run, as in ``analysis_results.json``.
         class_names: class names by index.
         layers: the maps each image has, in the order to show them.
-        settings: facts, mask lookup and colormap (defaults without them).
+        settings: facts and mask lookup (none without them).
     """
     settings = settings or ReportSettings()
     root = Path(os.path.abspath(os.fspath(output_dir)))

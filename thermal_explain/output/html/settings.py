@@ -23,9 +23,7 @@ class ReportSettings:
             ``output_dir`` holds no ``run_manifest.json`` to read them from.
         mask_lookup: image path -> its mask file (``--mask_dir``), for the mask contour on
             each image's page; ``None`` without masks.
-        colormap: colormap of the class-mean map tiles (the overlays' colormap).
     """
 
     facts: Mapping[str, str] = field(default_factory=dict)
     mask_lookup: Callable[[str], Path | None] | None = None
-    colormap: str = "jet"
