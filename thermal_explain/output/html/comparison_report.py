@@ -3,7 +3,7 @@
 Layout under the comparison's ``output_dir``::
 
     comparison_report.html                       models, per-layer similarity, one row per image
-    comparison_report_files/report.css, .js      style; sorting, filters and pages
+    comparison_report_files/report.css           the style (the table script is inlined)
     comparison_report_files/images/<id>.html     one page per image: every layer's panel
     comparison_report_files/thumbs/<id>.jpg      the deepest layer's panel, small
 
