@@ -380,3 +380,14 @@ def test_thermal_readout_and_manifest_are_shown_when_present(tmp_path):
     assert "temperature_array" in page and "min 30.10, mean 34.25, max 36.40 °C" in page
     assert "colder side: left" in page
     assert broken_links(out) == []
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs chromium (apt-get install chromium)")
+def test_browser_filters_the_comparison(compared, tmp_path):
+    results = json.loads((compared / "comparison_results.json").read_text(encoding="utf-8"))
+    dom = dump_dom(compared / "comparison_report.html", "agree=no&sort=rho4&dir=asc", tmp_path)
+    rows = shown_rows(dom, tmp_path)
+    disagreeing = [r for r in results if r["status"] == "ok" and not r["agree"]]
+    assert len(rows) == len(disagreeing) > 0
+    rho = [float(row["data-rho"]) for row in rows if row["data-rho"]]
+    assert rho == sorted(rho)

@@ -198,9 +198,7 @@
       });
     }
   }
-  table.tHead.addEventListener("click", function (event) {
-    var header = event.target.closest("th[data-sort]");
-    if (!header) return;
+  function sortBy(header) {
     if (state.sort === header.dataset.key) {
       state.dir = state.dir === "asc" ? "desc" : "asc";
     } else {
@@ -209,6 +207,21 @@
     }
     state.page = 1;
     update();
+  }
+  Array.prototype.forEach.call(table.querySelectorAll("th[data-sort]"), function (header) {
+    header.tabIndex = 0;
+    header.title = (header.title ? header.title + "; " : "") + "click to sort";
+  });
+  table.tHead.addEventListener("click", function (event) {
+    var header = event.target.closest("th[data-sort]");
+    if (header) sortBy(header);
+  });
+  table.tHead.addEventListener("keydown", function (event) {
+    var header = event.target.closest("th[data-sort]");
+    if (header && (event.key === "Enter" || event.key === " ")) {
+      event.preventDefault();
+      sortBy(header);
+    }
   });
   window.addEventListener("hashchange", function () { readFragment(); render(); });
 
