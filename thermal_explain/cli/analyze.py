@@ -53,7 +53,8 @@ def main(argv: list[str]) -> int:
     run = analyzer.last_run
     speed = f" at {run.analyzed / run.seconds:.1f} img/s" if run and run.seconds > 0 else ""
     skipped = f", {run.skipped} already done" if run and run.skipped else ""
-    page = f", page: {output / 'report.html'}" if options.html_report else ""
+    html = output / "report.html"
+    page = f", page: {html}" if options.html_report and html.is_file() else ""
     print(
         f"analyzed {len(records)} images ({len(failed)} failed{skipped}){speed}; "
         f"results: {output / 'analysis_results.json'}, report: {output / 'summary_report.txt'}"

@@ -110,7 +110,8 @@ def main(argv: list[str]) -> int:
     compared = len(run.records) - run.failed
     agreeing = sum(1 for record in run.records if record.get("agree"))
     agreement = f", predictions agree on {agreeing}/{compared}" if compared else ""
-    page = f", page: {run.output_dir / COMPARISON_HTML}" if args.html_report else ""
+    html = run.output_dir / COMPARISON_HTML
+    page = f", page: {html}" if args.html_report and html.is_file() else ""
     print(
         f"compared {compared} images ({run.failed} failed){agreement}; "
         f"results: {run.results_path}, report: {run.report_path}{page}",
