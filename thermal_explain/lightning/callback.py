@@ -19,6 +19,7 @@ from thermal_explain.data.preprocessing import Preprocessing
 from thermal_explain.metrics.suite import MetricOptions, parse_metrics
 from thermal_explain.modeling.checkpoints import TrainedWeights
 from thermal_explain.output.colormaps import get_colormap
+from thermal_explain.output.html import ReportSettings
 from thermal_explain.output.naming import RESULTS_FILE
 from thermal_explain.output.panels import probe_panel
 from thermal_explain.pipeline.explainer import ExplainedBatch, Explainer
@@ -58,6 +59,7 @@ class GradCAMCallback(Callback):
             ``all``); see :mod:`thermal_explain.metrics.suite`.
         metric_steps: deletion/insertion steps.
         fuse: add a ``fused`` map (every layer combined) to each predict record.
+        html_report: write ``output_dir/report.html`` at the end of predict.
     """
 
     def __init__(
@@ -80,6 +82,7 @@ class GradCAMCallback(Callback):
         metrics: list[str] | None = None,
         metric_steps: int = 16,
         fuse: bool = False,
+        html_report: bool = True,
     ) -> None:
         super().__init__()
         get_method(method)
@@ -107,6 +110,7 @@ class GradCAMCallback(Callback):
         self.metrics = list(metrics or [])
         self.metric_steps = metric_steps
         self.fuse = fuse
+        self.html_report = html_report
         self.probe_indices: list[int] | None = None
         self.failed_images = 0
         """Images recorded as failed by the last predict run (rank zero)."""
@@ -230,6 +234,7 @@ class GradCAMCallback(Callback):
             rank=trainer.global_rank,
             barrier=trainer.strategy.barrier,
             broadcast=trainer.strategy.broadcast,
+            report=self._report_settings(datamodule) if self.html_report else None,
         )
         if isinstance(dataset, ThermalImageDataset):
             # Resume: the loader is built after setup, over the images still to do only.
@@ -259,6 +264,13 @@ class GradCAMCallback(Callback):
             self._explainer.settings(),
             asdict(output),
         )
+
+    def _report_settings(self, datamodule: Any) -> ReportSettings:
+        target = "the predicted class" if self.target is None else str(self.target)
+        metrics = ", ".join(self.metrics) or "none"
+        facts = {"Method": self.method, "Target": target, "Metrics": metrics}
+        masks = getattr(datamodule, "mask_dir", None) is not None
+        return ReportSettings(facts=facts, mask_lookup=datamodule.mask_path if masks else None)
 
     @override
     def on_predict_batch_end(

@@ -11,6 +11,7 @@ from thermal_explain.data.preprocessing import resolve_preprocessing
 from thermal_explain.errors import ConfigurationError
 from thermal_explain.metrics.suite import MetricOptions
 from thermal_explain.modeling.classifier import ThermalClassifier
+from thermal_explain.output.html import ReportSettings
 from thermal_explain.pipeline.device import resolve_device
 from thermal_explain.pipeline.explainer import Explainer
 from thermal_explain.pipeline.manifest import analysis_manifest, model_facts
@@ -35,7 +36,8 @@ class ThermalInterpretabilityAnalyzer:
             ``target``, ``image_size``, ``batch_size``, ``device``, ``colormap``,
             ``original_alpha``, ``heatmap_alpha``, ``save_figures``, ``log_to_tensorboard``,
             ``overwrite``, ``allow_pickle``, ``num_workers``, ``quiet``, ``class_names``,
-            ``mask_dir``, ``metrics``, ``metric_steps``, ``perturbation``, ``fuse``).
+            ``mask_dir``, ``metrics``, ``metric_steps``, ``perturbation``, ``fuse``,
+            ``html_report``).
 
     Raises:
         ConfigurationError: an unknown or invalid option (the message names it).
@@ -90,6 +92,7 @@ class ThermalInterpretabilityAnalyzer:
             heatmap_alpha=opts.heatmap_alpha,
             save_figures=opts.save_figures,
         )
+        self.report = self._report_settings(str(model_path)) if opts.html_report else None
         self._overwrite = opts.overwrite
         self.model_path = str(model_path)
         self._manifest: dict[str, Any] | None = None
@@ -129,6 +132,19 @@ class ThermalInterpretabilityAnalyzer:
             )
         return self._manifest
 
+    def _report_settings(self, model_path: str) -> ReportSettings:
+        opts = self.options
+        mode = "asymmetry (6-channel)" if self.model.use_asymmetry else "RGB"
+        facts = {
+            "Model": f"{model_path} ({self.model.encoder.backbone_name})",
+            "Method": opts.method,
+            "Target": "the predicted class" if opts.target is None else str(opts.target),
+            "Input": f"{self.preprocessing.image_size} px, {mode}",
+            "Metrics": ", ".join(opts.metrics) or "none",
+        }
+        lookup = self._mask_of if self.mask_dir is not None else None
+        return ReportSettings(facts=facts, mask_lookup=lookup)
+
     def _mask_of(self, image_path: str) -> Path | None:
         assert self.mask_dir is not None
         return MaskLookup(self.mask_dir, [self._image_root])(image_path)
@@ -144,6 +160,7 @@ class ThermalInterpretabilityAnalyzer:
             all_paths=[str(path) for path in paths],
             log_to_tensorboard=self.options.log_to_tensorboard,
             manifest=self.manifest(),
+            report=self.report,
         )
         self._overwrite = False
         with run:

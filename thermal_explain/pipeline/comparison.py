@@ -4,7 +4,8 @@ Both models are explained on the same images, each with its own class names and 
 (RGB or asymmetry), each for its own predicted class. Per image and layer pair the two
 full-width display maps are compared by Spearman rank correlation and by the IoU of their
 hottest ``top_fraction`` of pixels (:mod:`thermal_explain.metrics.similarity`). The run
-writes side-by-side panels, ``comparison_results.json`` and ``comparison_report.txt``.
+writes side-by-side panels, ``comparison_results.json``, ``comparison_report.txt`` and
+``comparison_report.html``.
 
 A comparison run shares the explanation runs' parts: the dataset and loader, the engine's
 upsampling and flat-map rule, the output-folder checks, the journal (a killed run resumes
@@ -14,6 +15,7 @@ where it stopped; a record is journaled once its panels are written) and atomic 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -36,6 +38,8 @@ from thermal_explain.output.atomic import atomic_write_text
 from thermal_explain.output.colormaps import DEFAULT_COLORMAP, get_colormap
 from thermal_explain.output.comparison_report import build_report
 from thermal_explain.output.folder import clear_outputs, make_folder, prepare_output_dir
+from thermal_explain.output.html import COMPARISON_ASSETS_DIR, COMPARISON_HTML
+from thermal_explain.output.html.comparison_report import write_comparison_report
 from thermal_explain.output.lock import FolderLock
 from thermal_explain.output.naming import NameResolver, path_key
 from thermal_explain.output.panels import write_comparison_panels
@@ -77,6 +81,8 @@ __all__ = [
     "pair_layers",
     "to_common_grid",
 ]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_OUTPUT_DIR = "model_comparison"
 """The same default as ``thermal-explain compare --output_dir``."""
@@ -261,8 +267,11 @@ class ModelComparison:
         quiet: bool = True,
         overwrite: bool = False,
         num_workers: int = 0,
+        html_report: bool = True,
     ) -> ComparisonRun:
-        """Compare the models on ``paths``; write panels, the JSON records and the report.
+        """Compare the models on ``paths``; write panels, the JSON records and the reports.
+
+        ``html_report`` adds ``comparison_report.html`` (a failure to write it is a warning).
 
         Unreadable images are recorded with ``"status": "error"`` and never stop the run.
         Images already compared into ``output_dir`` are skipped (``overwrite`` starts over).
@@ -281,14 +290,17 @@ class ModelComparison:
                 journal.remove_journals(root)
                 clear_outputs(
                     root,
-                    files=(RESULTS_FILE, REPORT_FILE, MANIFEST_FILE),
+                    files=(RESULTS_FILE, REPORT_FILE, MANIFEST_FILE, COMPARISON_HTML),
                     owned={PANEL_DIR: (PANEL_SUFFIX,)},
+                    trees=(COMPARISON_ASSETS_DIR,),
                 )
             check_and_write(root, self.manifest(colormap), RESULTS_FILE)
             todo = self._compare_into(root, paths, batch_size, num_workers, lut, quiet)
             records = merge_records(entry["record"] for entry in journal.read_all(root))
             _write(root / RESULTS_FILE, json.dumps(records, ensure_ascii=False, indent=2) + "\n")
             _write(root / REPORT_FILE, build_report(records, self))
+            if html_report:
+                _write_html(root, records, self)
         wanted = {path_key(str(path)) for path in paths}
         covered = [record for record in records if path_key(record["image_path"]) in wanted]
         return ComparisonRun(covered, root, time.perf_counter() - started, len(todo))
@@ -419,6 +431,14 @@ def _source(model: object) -> str:
 
 def _ok(record: dict[str, Any]) -> bool:
     return record.get("status") == STATUS_OK and isinstance(record.get("image_path"), str)
+
+
+def _write_html(root: Path, records: list[dict[str, Any]], comparison: ModelComparison) -> None:
+    """``comparison_report.html``; a failure costs the page, never the results."""
+    try:
+        write_comparison_report(root, records, comparison)
+    except Exception as error:  # the results are on disk already
+        log.warning("%s was not written: %s", COMPARISON_HTML, error)
 
 
 def _write(path: Path, text: str) -> None:

@@ -115,6 +115,7 @@ def run_demo(output_dir: Path, settings: DemoSettings, quiet: bool = False) -> d
         if summary is not None:
             print(f"  {summary['verdict']}")
     print(f"report:      {analysis_dir / 'summary_report.txt'}")
+    print(f"page:        {analysis_dir / 'report.html'}")
     print(f"results:     {analysis_dir / 'analysis_results.json'}")
     print(f"checkpoint:  {output_dir / 'checkpoints' / 'demo.ckpt'}")
     print(f"tensorboard: tensorboard --logdir {output_dir}")
