@@ -43,18 +43,21 @@ from thermal_explain.output.html.comparison_report import write_comparison_repor
 from thermal_explain.output.lock import FolderLock
 from thermal_explain.output.naming import NameResolver, path_key
 from thermal_explain.output.panels import write_comparison_panels
-from thermal_explain.output.records import STATUS_OK, describe_error, error_record, merge_records
+from thermal_explain.output.records import STATUS_OK, merge_records
 from thermal_explain.pipeline.compared_models import (
     ComparedModel,
     compared_model,
     load_model,
     model_labels,
+    model_source,
     same_file,
 )
 from thermal_explain.pipeline.comparison_records import (
     PANEL_DIR,
     PANEL_SUFFIX,
     BatchComparison,
+    failure_entries,
+    finished_entries,
     image_record,
 )
 from thermal_explain.pipeline.device import resolve_device
@@ -169,11 +172,11 @@ class ModelComparison:
         self.pairs = pair_layers(classifier_a.encoder, classifier_b.encoder, layers)
         label_a, label_b = model_labels(model_a, model_b)
         self.model_a = compared_model(
-            classifier_a, label_a, _source(model_a), [p.layer_a for p in self.pairs], method,
+            classifier_a, label_a, model_source(model_a), [p.layer_a for p in self.pairs], method,
             image_size,
         )  # fmt: skip
         self.model_b = compared_model(
-            classifier_b, label_b, _source(model_b), [p.layer_b for p in self.pairs], method,
+            classifier_b, label_b, model_source(model_b), [p.layer_b for p in self.pairs], method,
             image_size,
         )  # fmt: skip
         for model in (self.model_a, self.model_b):
@@ -348,12 +351,12 @@ class ModelComparison:
             ):
                 waiting: list[tuple[Future[None], dict[str, Any], str]] = []
                 for batch_a, batch_b in self._batches(todo, batch_size, num_workers):
-                    writer.append(_failures(batch_a))
+                    writer.append(failure_entries(batch_a))
                     queued = self._submit(batch_a, batch_b, names, root, lut, pool)
-                    writer.append(_finished(waiting))
+                    writer.append(finished_entries(waiting))
                     waiting = queued
                     progress.update(len(batch_a) + len(batch_a.failed))
-                writer.append(_finished(waiting))
+                writer.append(finished_entries(waiting))
         finally:
             writer.close()
         return todo
@@ -404,29 +407,6 @@ def _dataset(paths: list[Path], model: ComparedModel) -> ThermalImageDataset:
     return ThermalImageDataset(
         paths, None, prep.image_size, prep.mean, prep.std, prep.use_asymmetry
     )
-
-
-def _failures(batch: Batch) -> list[dict[str, Any]]:
-    return [{"stem": None, "record": error_record(item.path, item.error)} for item in batch.failed]
-
-
-def _finished(waiting: list[tuple[Future[None], dict[str, Any], str]]) -> list[dict[str, Any]]:
-    """Journal entries of queued images once their panels are written (or failed)."""
-    entries = []
-    for future, record, stem in waiting:
-        try:
-            future.result()
-        except Exception as error:  # a panel that cannot be written fails its image only
-            record = error_record(
-                record["image_path"], f"writing panels failed: {describe_error(error)}"
-            )
-        entries.append({"stem": stem, "record": record})
-    return entries
-
-
-def _source(model: object) -> str:
-    """The path of a model given by path, else ``""`` (a model object)."""
-    return str(model) if isinstance(model, (str, Path)) else ""
 
 
 def _ok(record: dict[str, Any]) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,10 @@ import numpy as np
 import torch
 
 from thermal_explain.output.naming import inside, layer_token
+from thermal_explain.output.records import describe_error, error_record
 from thermal_explain.pipeline.compared_models import ComparedModel
 from thermal_explain.pipeline.layer_pairs import LayerPair
+from thermal_explain.types import Batch
 
 PANEL_DIR = "panels"
 PANEL_SUFFIX = "_comparison.png"
@@ -117,3 +120,24 @@ def _finite(value: float) -> float | None:
 
 def _show(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
+
+
+def failure_entries(batch: Batch) -> list[dict[str, Any]]:
+    """Journal entries of the batch's unreadable images."""
+    return [{"stem": None, "record": error_record(item.path, item.error)} for item in batch.failed]
+
+
+def finished_entries(
+    waiting: list[tuple[Future[None], dict[str, Any], str]],
+) -> list[dict[str, Any]]:
+    """Journal entries of queued images once their panels are written (or failed)."""
+    entries = []
+    for future, record, stem in waiting:
+        try:
+            future.result()
+        except Exception as error:  # a panel that cannot be written fails its image only
+            record = error_record(
+                record["image_path"], f"writing panels failed: {describe_error(error)}"
+            )
+        entries.append({"stem": stem, "record": record})
+    return entries
