@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -18,6 +17,7 @@ from thermal_explain.cam.methods import (
     normalize_maps,
     upsample_maps,
 )
+from thermal_explain.cam.modes import eval_mode
 from thermal_explain.cam.statistics import statistics_at_sizes, statistics_records
 from thermal_explain.errors import ConfigurationError, shorten
 
@@ -357,18 +357,6 @@ class CAMEngine:
                 f"argument `class_names` has {len(self.class_names)} names but the model has "
                 f"{logits.shape[1]} classes; give one name per class"
             )
-
-
-@contextmanager
-def eval_mode(model: nn.Module) -> Iterator[None]:
-    """Run ``model`` in eval mode and restore every submodule's own mode afterwards."""
-    modes = [(module, module.training) for module in model.modules()]
-    try:
-        model.eval()
-        yield
-    finally:
-        for module, training in modes:
-            module.training = training
 
 
 def _input_channels(model: nn.Module) -> int | None:
