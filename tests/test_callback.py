@@ -8,6 +8,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from foreign import probe_table
 from lightning.pytorch.loggers import TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -71,6 +72,19 @@ def test_validation_logs_probe_panels_per_epoch(thermal_folder, tmp_path):
     assert [s.step for s in area] == [0, 1]
     assert all(0.0 <= s.value <= 1.0 for s in area)
     assert callback.state_dict()["probe_indices"] == callback.probe_indices
+
+
+def test_probe_panels_carry_the_class_names_the_model_takes_from_the_data(thermal_folder, tmp_path):
+    data = thermal_folder(n=8)
+    logger = TensorBoardLogger(tmp_path, name="tb", version="run")
+    model = ThermalClassifier()  # no names yet: it adopts the class folders' at fit
+    trainer = quiet_trainer(
+        max_epochs=1, logger=logger, callbacks=[GradCAMCallback(num_probe_samples=2)]
+    )
+    trainer.fit(model, fit_data(data))
+    table = probe_table(Path(logger.log_dir))
+    assert model.class_names == ["icas", "normal"]
+    assert "| icas |" in table and "| normal |" in table and "class_" not in table
 
 
 def test_every_n_epochs_skips_epochs(thermal_folder, tmp_path):
