@@ -8,7 +8,8 @@ import lightning as L
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
-from torch.utils.data import Dataset, IterableDataset
+from torch.utils.data import DataLoader, Dataset, IterableDataset
+from torchvision.models import resnet18
 
 CLASSES = ["cat", "dog", "bird"]
 
@@ -129,3 +130,27 @@ def table_rows(table: str) -> list[list[str]]:
     """The cells of a Markdown table's body rows."""
     lines = table.splitlines()[2:]
     return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+
+
+class Classifier(Plain):
+    """A module LightningCLI can build from its arguments alone."""
+
+    def __init__(self, num_classes: int = 3) -> None:
+        super().__init__(resnet18(weights=None, num_classes=num_classes))
+
+
+class PicturesData(L.LightningDataModule):
+    """Tuple batches of :class:`Pictures` for fit, validate and predict."""
+
+    def __init__(self, size: int = 32, batch_size: int = 3) -> None:
+        super().__init__()
+        self.size, self.batch_size = size, batch_size
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(Pictures(6, self.size), batch_size=self.batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(Pictures(3, self.size, seed=1), batch_size=self.batch_size)
+
+    def predict_dataloader(self) -> DataLoader:
+        return DataLoader(Pictures(4, self.size, seed=2), batch_size=self.batch_size)

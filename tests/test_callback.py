@@ -145,6 +145,25 @@ def test_predict_writes_every_output_and_tensorboard(thermal_folder, tmp_path):
     assert any(Path(records[0]["image_path"]).stem in tag for tag in overlay_tags)
 
 
+def test_predict_through_model_attr_reads_this_packages_batches(thermal_folder, tmp_path):
+    data = thermal_folder(n=3)
+    out = tmp_path / "analysis"
+    model = ThermalClassifier(class_names=["icas", "normal"])
+    datamodule = ThermalDataModule(
+        image_dir=str(data / "images"), pattern="*/*.png", image_size=32, batch_size=2
+    )
+    datamodule.set_class_names(model.class_names)
+    callback = GradCAMCallback(output_dir=str(out), save_figures=False, model_attr="encoder")
+    quiet_trainer(callbacks=[callback]).predict(model, datamodule, return_predictions=False)
+    records = json.loads((out / "analysis_results.json").read_text())
+    files = sorted(str(path) for path in (data / "images").glob("*/*.png"))
+    assert sorted(r["image_path"] for r in records) == files
+    assert all(r["true_label"] in ("icas", "normal") for r in records)
+    assert list(records[0]["gradcam_results"]) == [
+        f"backbone.layer{k}.1.conv2" for k in range(1, 5)
+    ]
+
+
 def test_predict_with_metrics_inside_inference_mode(thermal_folder, tmp_path):
     data = thermal_folder(n=2)
     out = tmp_path / "analysis"

@@ -142,6 +142,7 @@ class GradCAMCallback(BasePredictionWriter):
         self.save_to_disk = save_to_disk
         self.save_figures = save_figures
         self.overwrite = overwrite
+        self.probe_seed = probe_seed
         self.metrics = list(metrics or [])
         self.metric_steps = metric_steps
         self.fuse = fuse
