@@ -64,7 +64,8 @@ def test_validation_logs_probe_panels_per_epoch(thermal_folder, tmp_path):
     trainer.fit(ThermalClassifier(), fit_data(data))
     accumulator = events(Path(logger.log_dir))
     probe_tags = [t for t in accumulator.Tags()["images"] if t.startswith("gradcam/probe_")]
-    assert len(probe_tags) == 2
+    assert len(probe_tags) == 2 * 4  # one per probe and layer
+    assert sum(tag.endswith(f"/{LAYER4}") for tag in probe_tags) == 2
     for tag in probe_tags:
         steps = [event.step for event in accumulator.Images(tag)]
         assert steps == [0, 1]

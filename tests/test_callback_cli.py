@@ -36,7 +36,7 @@ def test_any_lightning_cli_project_takes_the_callback(tmp_path: Path, monkeypatc
     )
     log_dir = tmp_path / "lightning_logs" / "run"
     assert [row[2] for row in table_rows(probe_table(log_dir))] == CLASSES[:2]
-    assert len([t for t in events(log_dir).Tags()["images"] if t.startswith("gradcam/")]) == 2
+    assert len([t for t in events(log_dir).Tags()["images"] if t.startswith("gradcam/")]) == 2 * 4
 
     config = tmp_path / "predict.yaml"
     config.write_text(
@@ -71,4 +71,4 @@ def test_the_readme_example_runs(tmp_path: Path, monkeypatch) -> None:
     assert len(records) == 8 and {r["predicted_label"] for r in records} <= {"normal", "ICAS"}
     assert sorted(r["image_path"] for r in records)[:2] == ["batch0_0", "batch0_1"]
     tags = events(next((tmp_path / "logs").rglob("events.out.*")).parent).Tags()["images"]
-    assert len([tag for tag in tags if tag.startswith("gradcam/probe_")]) == 8
+    assert len([tag for tag in tags if tag.startswith("gradcam/probe_")]) == 8 * 4

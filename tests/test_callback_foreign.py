@@ -6,7 +6,9 @@ import json
 import warnings
 from pathlib import Path
 
+import cv2
 import lightning as L
+import numpy as np
 import pytest
 import torch
 from foreign import CLASSES, Pictures, Plain, Stream, events, probe_table, table_rows, trainer
@@ -38,7 +40,11 @@ def test_resnet18_with_tuple_batches(tmp_path: Path) -> None:
     # The class names come from the data set's `classes`; probes are class-balanced.
     rows = table_rows(probe_table(Path(logger.log_dir)))
     assert [row[2] for row in rows] == CLASSES and all(row[3] in CLASSES for row in rows)
-    assert len(probe_tags(Path(logger.log_dir))) == 3
+    tags = probe_tags(Path(logger.log_dir))
+    assert len(tags) == 3 * 4 and tags[0].endswith("/net.layer1.1.conv2")
+    png = events(Path(logger.log_dir)).Images(tags[0])[0].encoded_image_string
+    panel = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    assert panel.shape[1] == 320 and 200 < panel.shape[0] < 250  # input | overlay + header
 
     data = Pictures(5, seed=2)
     trainer(callbacks=[callback]).predict(model, DataLoader(data, batch_size=2))
@@ -158,7 +164,8 @@ def test_without_a_tensorboard_logger_panels_become_png_files(tmp_path: Path) ->
     ours = [w for w in caught if "TensorBoard logger" in str(w.message)]
     assert len(ours) == 1 and "\n" not in str(ours[0].message)
     for epoch in ("epoch_00", "epoch_01"):
-        assert len(list((out / "probes" / epoch).glob("probe_*_pic_1_*.png"))) == 2
+        panels = list((out / "probes" / epoch).glob("probe_*_pic_1_*.png"))
+        assert len(panels) == 2 * 4 and len([p for p in panels if "layer4_1_conv2" in p.name]) == 2
 
 
 def test_model_attr_and_a_forward_that_is_not_logits(tmp_path: Path) -> None:

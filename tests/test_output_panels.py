@@ -1,4 +1,4 @@
-"""Probe panels and overlay previews: text on its own bands, sized for TensorBoard's cards."""
+"""Probe panels and overlay previews: text on its own band, sized for TensorBoard's cards."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import numpy as np
 import torch
 
 from thermal_explain.output.colormaps import get_colormap
-from thermal_explain.output.panels import PROBE_HEIGHT, grid_columns, probe_panel
-from thermal_explain.output.preview import MIN_PREVIEW_WIDTH, overlay_preview
-from thermal_explain.output.text import Line, common_prefix, header_lines, text_band
+from thermal_explain.output.panels import PROBE_HEIGHT, probe_panels
+from thermal_explain.output.preview import TILE_HEIGHT, overlay_preview
+from thermal_explain.output.text import Line, header_lines, text_band
 from thermal_explain.output.worker import ImageJob
 from thermal_explain.types import ExplainedImage, LayerExplanation
 
@@ -23,40 +23,24 @@ def item(layers: list[str], pixels: np.ndarray) -> ExplainedImage:
     return ExplainedImage("/x/cat/pic_7.png", 7, 1, "dog", 0.73, "cat", "dog", maps, pixels=pixels)
 
 
-def find(panel: np.ndarray, tile: np.ndarray, column: int) -> int | None:
-    """The row at which ``tile`` sits unchanged in ``panel`` at ``column``."""
-    height, width = tile.shape[:2]
-    for top in range(panel.shape[0] - height + 1):
-        if np.array_equal(panel[top : top + height, column : column + width], tile):
-            return top
-    return None
+def enlarged(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def test_probe_panel_is_a_near_square_grid_with_text_off_the_maps() -> None:
+def test_one_probe_panel_per_layer_with_text_off_the_maps() -> None:
     pixels = np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)
     layers = [f"backbone.layer{k}.1.conv2" for k in range(1, 5)]
-    panel = probe_panel(item(layers, pixels), get_colormap("jet"))
-    assert panel.dtype == np.uint8 and panel.shape[1] == 3 * PROBE_HEIGHT
-    assert 0.8 <= panel.shape[0] / panel.shape[1] <= 1.2
-    # The input tile is the model input, enlarged, with no text drawn over it.
-    enlarged = cv2.resize(pixels, (PROBE_HEIGHT, PROBE_HEIGHT), interpolation=cv2.INTER_LINEAR)
-    top = find(panel, enlarged, 0)
-    assert top is not None and top > 40  # under a header band
-    header = panel[:top]
-    assert (header < 100).any() and (header == 255).mean() > 0.5  # dark text on white
-    caption = panel[top + PROBE_HEIGHT : top + PROBE_HEIGHT + 10]
-    assert (caption == 255).mean() > 0.7
-
-
-def test_grid_columns_keep_panels_near_square() -> None:
-    assert [grid_columns(n, 160, 160) for n in (1, 2, 5, 6, 9)] == [1, 2, 3, 3, 4]
-    assert grid_columns(5, 320, 160) == 2  # wide tiles: fewer columns
-
-
-def test_captions_drop_the_shared_prefix() -> None:
-    assert common_prefix(["net.features.1.block", "net.features.12.0"]) == "net.features."
-    assert common_prefix(["layer4.1.conv2"]) == ""
-    assert common_prefix(["a.x", "b.y"]) == ""
+    panels = probe_panels(item(layers, pixels), get_colormap("jet"))
+    assert [layer for layer, _ in panels] == layers
+    for _, panel in panels:
+        # About 3:2 and 320 px wide: TensorBoard's cards show it near full size.
+        assert panel.dtype == np.uint8 and panel.shape[1] == 2 * PROBE_HEIGHT
+        assert 1.3 <= panel.shape[1] / panel.shape[0] <= 1.6
+        header, tiles = panel[:-PROBE_HEIGHT], panel[-PROBE_HEIGHT:]
+        input_tile = enlarged(pixels, PROBE_HEIGHT, PROBE_HEIGHT)
+        assert np.array_equal(tiles[:, :PROBE_HEIGHT], input_tile)  # no text on the input
+        assert (header < 100).any() and (header == 255).mean() > 0.5  # dark text on white
+    assert not np.array_equal(panels[0][1][-PROBE_HEIGHT:], panels[1][1][-PROBE_HEIGHT:])
 
 
 def test_text_band_shrinks_then_cuts_a_long_line() -> None:
@@ -71,14 +55,16 @@ def test_text_band_shrinks_then_cuts_a_long_line() -> None:
     assert lines[0].size > lines[1].size
 
 
-def test_overlay_preview_carries_a_header_above_the_overlay() -> None:
-    overlay = np.random.default_rng(1).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+def test_overlay_preview_carries_the_same_header_above_original_and_overlay() -> None:
+    rng = np.random.default_rng(1)
+    original = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    overlay = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
     job = ImageJob("/x/pic_7.png", "pic_7", 1, "dog", 0.73, None, "dog", ())
-    preview = overlay_preview(overlay, job, "layer4.1.conv2", 512)
-    assert preview.shape[1] == MIN_PREVIEW_WIDTH
-    scaled = cv2.resize(overlay, (384, 288), interpolation=cv2.INTER_LINEAR)
-    assert np.array_equal(preview[-288:], scaled)
-    header = preview[:-288]
+    preview = overlay_preview(original, overlay, job, "layer4.1.conv2", TILE_HEIGHT)
+    width = round(64 * TILE_HEIGHT / 48)
+    assert preview.shape[1] == 2 * width
+    tiles = preview[-TILE_HEIGHT:]
+    assert np.array_equal(tiles[:, :width], enlarged(original, width, TILE_HEIGHT))
+    assert np.array_equal(tiles[:, width:], enlarged(overlay, width, TILE_HEIGHT))
+    header = preview[:-TILE_HEIGHT]
     assert header.shape[0] > 40 and (header < 100).any()
-    large = np.zeros((1000, 800, 3), dtype=np.uint8)
-    assert overlay_preview(large, job, "layer4", 512)[-512:].shape == (512, 410, 3)

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tensorboard.compat.proto.summary_pb2 import Summary
+from torch.utils.tensorboard import SummaryWriter
 
-from thermal_explain.output.naming import sanitize_component
-from thermal_explain.output.panels import probe_panel
+from thermal_explain.output.naming import layer_token, sanitize_component
+from thermal_explain.output.panels import probe_panels
 from thermal_explain.output.render import encode_png, write_file
 from thermal_explain.types import ExplainedImage
 
@@ -35,23 +37,25 @@ def log_probes(
     experiment: Any,
     output_dir: str | Path,
 ) -> None:
-    """One panel per probe under a stable name, plus (TensorBoard) a table and scalars.
+    """One panel per probe and layer under a stable name; (TensorBoard) a table and scalars.
 
-    With a TensorBoard ``experiment``: images ``gradcam/probe_XX_<name>``, the text
+    With a TensorBoard ``experiment``: images ``gradcam/probe_XX_<name>/<layer>``, the text
     ``gradcam/probes`` (every probe's true and predicted class) and per-layer scalars
     ``gradcam_area/<layer>``, ``gradcam_center_x/<layer>``, ``gradcam_center_y/<layer>``
     (means over the probes), all at ``step = epoch``. Without one: PNG files under
-    ``output_dir/probes/epoch_XX/``.
+    ``output_dir/probes/epoch_XX/probe_XX_<name>_<layer>.png``.
     """
     folder = Path(output_dir) / PROBES_DIR / f"epoch_{epoch:02d}"
     for slot, item in enumerate(items):
-        panel = probe_panel(item, style.lut, style.original_alpha, style.heatmap_alpha)
         name = f"probe_{slot:02d}_{sanitize_component(Path(item.image_path).stem)}"
-        if experiment is not None:
-            experiment.add_image(f"gradcam/{name}", panel, global_step=epoch, dataformats="HWC")
-        else:
-            folder.mkdir(parents=True, exist_ok=True)
-            write_file(str(folder / f"{name}.png"), encode_png(panel))
+        panels = probe_panels(item, style.lut, style.original_alpha, style.heatmap_alpha)
+        for layer, panel in panels:
+            if experiment is not None:
+                add_png(experiment, f"gradcam/{name}/{layer}", panel, epoch)
+            else:
+                folder.mkdir(parents=True, exist_ok=True)
+                target = folder / f"{name}_{layer_token(layer)}.png"
+                write_file(str(target), encode_png(panel))
     if experiment is None or not items:
         return
     experiment.add_text("gradcam/probes", probe_table(items), global_step=epoch)
@@ -74,6 +78,24 @@ def probe_table(items: Sequence[ExplainedImage]) -> str:
     ]
     header = ["| probe | image | true | predicted | confidence |", "|---|---|---|---|---|"]
     return "\n".join([*header, *rows])
+
+
+def add_png(experiment: Any, tag: str, image: np.ndarray, step: int) -> None:
+    """Log an ``(H, W, 3)`` uint8 RGB image, PNG-encoded with the writer's fast settings.
+
+    ``SummaryWriter.add_image`` converts to float and encodes with PIL's default zlib
+    level, which costs several times more than the image itself; the summary is the same.
+    """
+    if not isinstance(experiment, SummaryWriter):
+        experiment.add_image(tag, image, global_step=step, dataformats="HWC")
+        return
+    height, width = image.shape[:2]
+    picture = Summary.Image(
+        height=height, width=width, colorspace=3, encoded_image_string=encode_png(image)
+    )
+    experiment.file_writer.add_summary(
+        Summary(value=[Summary.Value(tag=tag, image=picture)]), global_step=step
+    )
 
 
 def tensorboard_experiment(loggers: Sequence[Any]) -> Any:

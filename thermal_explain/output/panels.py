@@ -1,7 +1,7 @@
 """Panels: an original and its overlays, captioned, under a title band.
 
-Probe panels (validation probes in TensorBoard) are near-square grids whose header and
-captions sit on white bands, sized to stay legible when the dashboard scales the image
+Probe panels (validation probes in TensorBoard) show one layer each, under a header on a
+white band sized to stay legible when the dashboard scales the image
 (:mod:`thermal_explain.output.text`). The two-model comparison panels are strips drawn
 with OpenCV's Hershey fonts (shrunk to fit, characters they cannot draw shown as ``?``).
 """
@@ -16,23 +16,16 @@ import cv2
 import numpy as np
 
 from thermal_explain.data.images import read_image
+from thermal_explain.output.preview import TILE_HEIGHT, labelled_pair
 from thermal_explain.output.render import blend, colorize, desaturate, encode_png, resize_map
 from thermal_explain.output.render import write_file as write_bytes
-from thermal_explain.output.text import (
-    Line,
-    caption_lines,
-    common_prefix,
-    font_sizes,
-    header_lines,
-    text_band,
-)
-from thermal_explain.types import FUSED, ExplainedImage
+from thermal_explain.types import ExplainedImage
 
 PANEL_HEIGHT = 224
 """Height in pixels of each tile of a comparison panel (the original's aspect is kept)."""
 
-PROBE_HEIGHT = 160
-"""Height in pixels of each tile of a probe panel (a grid about 480 px wide for 4 layers)."""
+PROBE_HEIGHT = TILE_HEIGHT
+"""Height in pixels of the two tiles of a probe panel (that of the predict previews)."""
 
 TITLE_LINE = 22
 """Height in pixels of one line of a title band."""
@@ -40,93 +33,43 @@ TITLE_LINE = 22
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
-def probe_panel(
+def probe_panels(
     item: ExplainedImage,
     lut: np.ndarray,
     original_alpha: float = 0.3,
     heatmap_alpha: float = 0.7,
     height: int = PROBE_HEIGHT,
-) -> np.ndarray:
-    """The input and its overlay per layer in a near-square grid under a header band.
+) -> list[tuple[str, np.ndarray]]:
+    """One image per layer: the input beside its overlay, under the image's header.
 
-    The header names the image, the true and predicted class and the confidence; each
-    tile is captioned (the layer) on a white band below it, so text never sits on a map.
-    The input is ``item.pixels`` when set (the model input as the model saw it), else the
-    file at ``item.image_path``.
+    The format of the predict previews (:func:`~thermal_explain.output.preview.labelled_pair`):
+    about 320 x 225 px for a square input, legible on TensorBoard's default cards. The
+    input is ``item.pixels`` when set (the model input as the model saw it), else the file
+    at ``item.image_path``.
 
     Returns:
-        ``(H, W, 3)`` uint8 RGB.
+        ``(layer, (H, W, 3) uint8 RGB)`` per layer, in the item's order.
     """
     source = item.pixels if item.pixels is not None else read_image(item.image_path)
     base = thumbnail(source, height)
     gray = desaturate(base)
-    tiles = [base]
-    for explanation in item.layers.values():
+    panels = []
+    for layer, explanation in item.layers.items():
         heat = colorize(resize_map(explanation.display_map.numpy(), base.shape[:2]), lut)
-        tiles.append(blend(gray, heat, original_alpha, heatmap_alpha))
-    layers = [layer for layer in item.layers if layer != FUSED]
-    prefix = common_prefix(layers)
-    captions = ["input", *(layer.removeprefix(prefix) for layer in item.layers)]
-    columns = grid_columns(len(tiles), base.shape[1], base.shape[0])
-    width = columns * base.shape[1]
-    header = header_lines(
-        Path(item.image_path).name,
-        item.predicted_label,
-        item.confidence,
-        item.true_label,
-        None,
-        width,
-        target=item.target_label,
-    )
-    if prefix and prefix != "backbone.":
-        header.append(Line(f"layers in {prefix.rstrip('.')}", size=font_sizes(width)[1]))
-    return captioned_grid(tiles, captions, header, columns)
-
-
-def grid_columns(count: int, tile_width: int, tile_height: int) -> int:
-    """Columns that make a grid of ``count`` tiles closest to square (ties: more columns)."""
-
-    def squareness(columns: int) -> float:
-        rows = -(-count // columns)
-        width, height = columns * tile_width, rows * tile_height * 1.2
-        return min(width, height) / max(width, height)
-
-    return max(range(1, count + 1), key=lambda columns: (squareness(columns), columns))
-
-
-def captioned_grid(
-    tiles: Sequence[np.ndarray],
-    captions: Sequence[str],
-    header: Sequence[Line],
-    columns: int,
-) -> np.ndarray:
-    """Equal-size ``tiles`` in rows of ``columns``, each over its caption, under ``header``."""
-    tile_width = tiles[0].shape[1]
-    width = columns * tile_width
-    size = font_sizes(width)[1]
-    wrapped = [caption_lines(text, tile_width - 8, size) for text in captions]
-    rows_of_text = max(len(lines) for lines in wrapped)
-    cells = [
-        np.concatenate(
-            [
-                tile,
-                text_band(
-                    tile_width,
-                    [Line(text, size=size) for text in lines + [""] * (rows_of_text - len(lines))],
-                    align="center",
-                    uniform=True,
-                ),
-            ]
+        overlay = blend(gray, heat, original_alpha, heatmap_alpha)
+        panel = labelled_pair(
+            base,
+            overlay,
+            name=Path(item.image_path).name,
+            predicted=item.predicted_label,
+            confidence=item.confidence,
+            true=item.true_label,
+            layer=layer,
+            target=item.target_label,
+            height=height,
         )
-        for tile, lines in zip(tiles, wrapped, strict=True)
-    ]
-    blank = np.full_like(cells[0], 255)
-    cells += [blank] * (-len(cells) % columns)
-    rows = [
-        np.concatenate(cells[start : start + columns], axis=1)
-        for start in range(0, len(cells), columns)
-    ]
-    return np.concatenate([text_band(width, header), *rows], axis=0)
+        panels.append((layer, panel))
+    return panels
 
 
 def comparison_panel(

@@ -1,4 +1,10 @@
-"""The overlay previews sent to TensorBoard: a legible size and a header saying what they show.
+"""Images of one explained input and layer for TensorBoard: the input beside its overlay,
+under a header saying what they show (name, true and predicted class, confidence, layer).
+
+Validation probe panels and predict overlay previews share this format. Two tiles under
+three lines of text keep the image about 2:1 (for a square input), the shape of a Time
+Series card (about 440 x 215 px), and narrow enough for an Images card (about 350 px), so
+the text stays legible at the dashboard's default zoom.
 
 This module imports neither torch nor the writer (writer workers use it).
 """
@@ -16,44 +22,59 @@ from thermal_explain.output.text import header_lines, text_band
 if TYPE_CHECKING:
     from thermal_explain.output.worker import ImageJob
 
-MIN_PREVIEW_WIDTH = 384
-"""Narrowest preview: smaller overlays are enlarged (or padded) so their header fits."""
+TILE_HEIGHT = 160
+"""Height in pixels of the two tiles (a square input gives a 320 x 225 px image)."""
 
 
-def overlay_preview(overlay: np.ndarray, job: ImageJob, layer: str, longest: int) -> np.ndarray:
-    """``overlay`` at most ``longest`` px on its longer side, under the image's header.
+def labelled_pair(
+    original: np.ndarray,
+    overlay: np.ndarray,
+    *,
+    name: str,
+    predicted: str,
+    confidence: float,
+    true: str | None,
+    layer: str,
+    target: str | None = None,
+    height: int = TILE_HEIGHT,
+) -> np.ndarray:
+    """``original | overlay`` at ``height`` px (aspect kept) under the image's header.
 
-    The header gives the image name, the true and predicted class with the confidence
-    and the layer, as the validation probe panels do.
+    Args:
+        original: ``(H, W, 3)`` uint8 RGB input.
+        overlay: ``(H, W, 3)`` uint8 RGB overlay of the same size.
 
     Returns:
-        ``(H, W, 3)`` uint8 RGB, ``W >= MIN_PREVIEW_WIDTH``.
+        ``(h, 2 * w, 3)`` uint8 RGB.
     """
-    image = _fit(overlay, longest)
-    header = header_lines(
-        PurePath(job.image_path).name,
-        job.predicted_label,
-        job.confidence,
-        job.true_label,
-        layer,
-        image.shape[1],
+    tiles = np.concatenate([_scaled(original, height), _scaled(overlay, height)], axis=1)
+    width = tiles.shape[1]
+    header = header_lines(name, predicted, confidence, true, layer, width, target=target)
+    return np.concatenate([text_band(width, header), tiles], axis=0)
+
+
+def overlay_preview(
+    original: np.ndarray, overlay: np.ndarray, job: ImageJob, layer: str, height: int
+) -> np.ndarray:
+    """The TensorBoard preview of one image and layer (see :func:`labelled_pair`)."""
+    return labelled_pair(
+        original,
+        overlay,
+        name=PurePath(job.image_path).name,
+        predicted=job.predicted_label,
+        confidence=job.confidence,
+        true=job.true_label,
+        layer=layer,
         target=job.target_label,
+        height=height,
     )
-    return np.concatenate([text_band(image.shape[1], header), image], axis=0)
 
 
-def _fit(image: np.ndarray, longest: int) -> np.ndarray:
-    """Scaled to at most ``longest`` px, enlarged towards the minimum width, padded white."""
-    height, width = image.shape[:2]
-    scale = min(longest / max(height, width), max(1.0, MIN_PREVIEW_WIDTH / width))
-    if scale != 1.0:
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        image = cv2.resize(image, size, interpolation=interpolation)
-    missing = MIN_PREVIEW_WIDTH - image.shape[1]
-    if missing > 0:
-        left = missing // 2
-        image = cv2.copyMakeBorder(
-            image, 0, 0, left, missing - left, cv2.BORDER_CONSTANT, value=(255, 255, 255)
-        )
-    return image
+def _scaled(image: np.ndarray, height: int) -> np.ndarray:
+    """``image`` scaled to ``height`` rows, aspect kept."""
+    scale = height / image.shape[0]
+    if scale == 1.0:
+        return image
+    width = max(1, round(image.shape[1] * scale))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    return cv2.resize(image, (width, height), interpolation=interpolation)

@@ -1,7 +1,7 @@
 """Text bands for images shown in TensorBoard: crisp anti-aliased lines, shrunk to fit.
 
-Headers and captions are drawn on their own white bands (never on a heatmap, where a
-light map would swallow white text) with DejaVu Sans, the font matplotlib ships; a line
+Headers are drawn on their own white bands (never on a heatmap, where a light map
+would swallow white text) with DejaVu Sans, the font matplotlib ships; a line
 with characters it lacks (Chinese class names) uses an installed CJK font when there is
 one, else shows those characters as ``?``. Font sizes follow the image width, so the
 text stays legible when the dashboard scales a card down.
@@ -43,20 +43,18 @@ class Line:
 def font_sizes(width: int) -> tuple[int, int]:
     """``(title, caption)`` font sizes for an image ``width`` pixels wide.
 
-    TensorBoard scales an image to its card (about 350 px wide at the default zoom); at
-    these sizes the title stays about 17 px and a caption about 14 px tall on screen.
+    TensorBoard scales an image to its card (about 350 px wide in the Images dashboard,
+    about 440 x 215 px in Time Series); for the 320 x 225 px probe panels and the previews
+    this keeps the text between about 13 and 17 px tall on screen.
     """
     return max(16, round(width * 0.05)), max(14, round(width * 0.042))
 
 
-def text_band(
-    width: int, lines: Sequence[Line], *, align: str = "left", uniform: bool = False
-) -> np.ndarray:
+def text_band(width: int, lines: Sequence[Line]) -> np.ndarray:
     """A white ``(h, width, 3)`` uint8 RGB band holding ``lines``, each shrunk to fit.
 
     A line too long at :data:`MIN_FONT` is cut at its start with ``…`` (the end of a
-    dotted layer name or a file name says the most). ``uniform`` shrinks every line to
-    the size the longest one needs (the two halves of a broken caption).
+    dotted layer name or a file name says the most).
     """
     margin = max(4, width // 60)
     heights = [round(line.size * 1.35) for line in lines]
@@ -64,13 +62,8 @@ def text_band(
     draw = ImageDraw.Draw(band)
     top = margin // 2
     fitted = [_fitted(line.text, line.size, width - 2 * margin) for line in lines]
-    if uniform and fitted:
-        smallest = min(font.size for _, font in fitted)
-        fitted = [_fitted(line.text, smallest, width - 2 * margin) for line in lines]
     for line, height, (text, font) in zip(lines, heights, fitted, strict=True):
-        text_width = draw.textlength(text, font=font)
-        left = margin if align == "left" else max(margin, round((width - text_width) / 2))
-        draw.text((left, top + height // 2), text, fill=line.color, font=font, anchor="lm")
+        draw.text((margin, top + height // 2), text, fill=line.color, font=font, anchor="lm")
         top += height
     return np.asarray(band, dtype=np.uint8).copy()
 
@@ -103,31 +96,6 @@ def header_lines(
     if last:
         lines.append(Line(last, INK, caption))
     return lines
-
-
-def caption_lines(text: str, width: int, size: int) -> list[str]:
-    """``text`` on one line, or on two broken after a dot when it is too long for one."""
-    if _font(_font_path(text), size).getlength(text) <= width:
-        return [text]
-    parts = text.split(".")
-    if len(parts) < 2:
-        return [text]
-    middle = len(text) / 2
-    cut = min(range(1, len(parts)), key=lambda k: abs(len(".".join(parts[:k])) - middle))
-    return [".".join(parts[:cut]) + ".", ".".join(parts[cut:])]
-
-
-def common_prefix(names: Sequence[str]) -> str:
-    """The dotted prefix (ending in ``.``) shared by two or more names, else ``""``."""
-    if len(names) < 2:
-        return ""
-    split = [name.split(".")[:-1] for name in names]
-    shared: list[str] = []
-    for parts in zip(*split, strict=False):
-        if len(set(parts)) != 1:
-            break
-        shared.append(parts[0])
-    return ".".join(shared) + "." if shared else ""
 
 
 def _fitted(text: str, size: int, width: int) -> tuple[str, ImageFont.FreeTypeFont]:

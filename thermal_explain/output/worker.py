@@ -136,7 +136,8 @@ def _render(job: ImageJob, settings: RenderSettings, figures: FigureRenderer | N
                     root, names.figure, figures.render_png(overlay, title)
                 )
             if settings.preview_size is not None:
-                preview = overlay_preview(overlay, job, layer.layer, settings.preview_size)
+                size = settings.preview_size
+                preview = overlay_preview(original, overlay, job, layer.layer, size)
                 previews.append((layer.layer, preview))
         if settings.save_feature_maps:
             target = inside(root, names.feature_map)
