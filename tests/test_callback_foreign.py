@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -189,3 +192,33 @@ def test_model_attr_and_a_forward_that_is_not_logits(tmp_path: Path) -> None:
     callback = GradCAMCallback(num_probe_samples=1, output_dir=str(tmp_path), model_attr="net")
     trainer(callbacks=[callback]).fit(Wrapped(resnet18(weights=None, num_classes=3)), *data)
     assert list((tmp_path / "probes" / "epoch_00").glob("*.png"))
+
+
+def test_ddp_predict_of_a_foreign_module_on_two_cpu_processes(tmp_path: Path) -> None:
+    """Every rank starts the run at its first batch; one record per image in the end."""
+    out = tmp_path / "analysis"
+    script = tmp_path / "predict.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "import lightning as L\n"
+        "from torch.utils.data import DataLoader\n"
+        "from torchvision.models import resnet18\n"
+        "from foreign import Pictures, Plain\n"
+        "from thermal_explain import GradCAMCallback\n"
+        "if __name__ == '__main__':\n"
+        "    L.seed_everything(0)\n"
+        f"    callback = GradCAMCallback(output_dir={str(out)!r}, save_figures=False)\n"
+        "    trainer = L.Trainer(accelerator='cpu', devices=2, strategy='ddp', logger=False,\n"
+        "                        callbacks=[callback], enable_progress_bar=False)\n"
+        "    model = Plain(resnet18(weights=None, num_classes=3))\n"
+        "    trainer.predict(model, DataLoader(Pictures(5), batch_size=2),\n"
+        "                    return_predictions=False)\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[1])}
+    finished = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    paths = [record["image_path"] for record in records(out)]
+    assert sorted(paths) == sorted(path for path, _ in Pictures(5).samples)

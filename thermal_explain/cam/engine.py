@@ -113,7 +113,7 @@ class CAMEngine:
     Args:
         model: classifier returning ``(N, K)`` logits, e.g. ``ThermalEncoder``.
         layers: dotted layer names relative to ``model``; ``None`` takes the last conv of
-            each ResNet stage (:func:`default_target_layers`).
+            each stage (:func:`default_target_layers`).
         method: a name from :data:`METHODS` (``gradcam``, ``gradcam++``, ``xgradcam``,
             ``layercam``, ``hirescam``) or a :class:`CAMMethod`.
         class_names: ``K`` class names; lets ``target`` name a class.
