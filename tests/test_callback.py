@@ -8,6 +8,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from foreign import probe_table
 from lightning.pytorch.loggers import TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -63,7 +64,8 @@ def test_validation_logs_probe_panels_per_epoch(thermal_folder, tmp_path):
     trainer.fit(ThermalClassifier(), fit_data(data))
     accumulator = events(Path(logger.log_dir))
     probe_tags = [t for t in accumulator.Tags()["images"] if t.startswith("gradcam/probe_")]
-    assert len(probe_tags) == 2
+    assert len(probe_tags) == 2 * 4  # one per probe and layer
+    assert sum(tag.endswith(f"/{LAYER4}") for tag in probe_tags) == 2
     for tag in probe_tags:
         steps = [event.step for event in accumulator.Images(tag)]
         assert steps == [0, 1]
@@ -71,6 +73,19 @@ def test_validation_logs_probe_panels_per_epoch(thermal_folder, tmp_path):
     assert [s.step for s in area] == [0, 1]
     assert all(0.0 <= s.value <= 1.0 for s in area)
     assert callback.state_dict()["probe_indices"] == callback.probe_indices
+
+
+def test_probe_panels_carry_the_class_names_the_model_takes_from_the_data(thermal_folder, tmp_path):
+    data = thermal_folder(n=8)
+    logger = TensorBoardLogger(tmp_path, name="tb", version="run")
+    model = ThermalClassifier()  # no names yet: it adopts the class folders' at fit
+    trainer = quiet_trainer(
+        max_epochs=1, logger=logger, callbacks=[GradCAMCallback(num_probe_samples=2)]
+    )
+    trainer.fit(model, fit_data(data))
+    table = probe_table(Path(logger.log_dir))
+    assert model.class_names == ["icas", "normal"]
+    assert "| icas |" in table and "| normal |" in table and "class_" not in table
 
 
 def test_every_n_epochs_skips_epochs(thermal_folder, tmp_path):
@@ -129,6 +144,25 @@ def test_predict_writes_every_output_and_tensorboard(thermal_folder, tmp_path):
     overlay_tags = [t for t in accumulator.Tags()["images"] if t.startswith("overlays/")]
     assert len(overlay_tags) == 5 * 4
     assert any(Path(records[0]["image_path"]).stem in tag for tag in overlay_tags)
+
+
+def test_predict_through_model_attr_reads_this_packages_batches(thermal_folder, tmp_path):
+    data = thermal_folder(n=3)
+    out = tmp_path / "analysis"
+    model = ThermalClassifier(class_names=["icas", "normal"])
+    datamodule = ThermalDataModule(
+        image_dir=str(data / "images"), pattern="*/*.png", image_size=32, batch_size=2
+    )
+    datamodule.set_class_names(model.class_names)
+    callback = GradCAMCallback(output_dir=str(out), save_figures=False, model_attr="encoder")
+    quiet_trainer(callbacks=[callback]).predict(model, datamodule, return_predictions=False)
+    records = json.loads((out / "analysis_results.json").read_text())
+    files = sorted(str(path) for path in (data / "images").glob("*/*.png"))
+    assert sorted(r["image_path"] for r in records) == files
+    assert all(r["true_label"] in ("icas", "normal") for r in records)
+    assert list(records[0]["gradcam_results"]) == [
+        f"backbone.layer{k}.1.conv2" for k in range(1, 5)
+    ]
 
 
 def test_predict_with_metrics_inside_inference_mode(thermal_folder, tmp_path):

@@ -134,6 +134,7 @@ def test_one_forward_one_autograd_grad_and_no_parameter_grads(
     def no_backward(*args: object, **kwargs: object) -> None:
         raise AssertionError("the engine must not call .backward()")
 
+    engine = CAMEngine(encoder)  # finding the default layers runs one dummy pass
     monkeypatch.setattr(torch.autograd, "grad", counting_grad)
     monkeypatch.setattr(torch.Tensor, "backward", no_backward)
     marker = torch.full_like(encoder.classifier.weight, 3.0)
@@ -142,7 +143,7 @@ def test_one_forward_one_autograd_grad_and_no_parameter_grads(
         lambda module, args: calls.__setitem__("forward", calls["forward"] + 1)
     )
     try:
-        result = CAMEngine(encoder)(images)
+        result = engine(images)
     finally:
         handle.remove()
         grad = encoder.classifier.weight.grad
@@ -167,10 +168,12 @@ def test_runs_in_eval_mode_and_restores_every_mode(images: torch.Tensor) -> None
     model.train()
     model.backbone.layer2.eval()
     before = {name: m.training for name, m in model.named_modules()}
+    engine = CAMEngine(model)
+    assert {name: m.training for name, m in model.named_modules()} == before
     seen = []
     handle = model.backbone.bn1.register_forward_hook(lambda m, i, o: seen.append(m.training))
     try:
-        result = CAMEngine(model)(images)
+        result = engine(images)
     finally:
         handle.remove()
     assert seen == [False]

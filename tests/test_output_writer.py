@@ -396,9 +396,11 @@ def test_overlays_go_to_tensorboard(tmp_path: Path) -> None:
     board = _FakeBoard()
     with _writer(tmp_path / "out", tensorboard=board, save_figures=False) as writer:
         writer.submit([_explained(source)], step=3)
-    assert sorted(board.calls) == [
-        (f"overlays/patient_7/{layer}", (24, 32, 3), 3, "HWC") for layer in LAYERS
+    # The 32 x 24 original beside its overlay, both enlarged to 213 x 160, under a header.
+    assert [(tag, step, form) for tag, _, step, form in sorted(board.calls)] == [
+        (f"overlays/patient_7/{layer}", 3, "HWC") for layer in LAYERS
     ]
+    assert all(shape[1] == 2 * 213 and shape[0] > 160 + 40 for _, shape, _, _ in board.calls)
     assert len(board.threads) == 1
 
 

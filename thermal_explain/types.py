@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    import numpy as np
 
 FUSED = "fused"
 """Name of the optional fused map: every layer's normalized map combined by element-wise max."""
@@ -92,7 +96,9 @@ class ExplainedImage:
     """Everything the writer needs for one image.
 
     ``target_label`` names the class the maps explain (the predicted one by default); it
-    is the upper-cased ``<CLASS>`` part of output file names.
+    is the upper-cased ``<CLASS>`` part of output file names. ``pixels``, when set, is the
+    ``(H, W, 3)`` uint8 RGB image the maps are drawn on instead of the file at
+    ``image_path`` (inputs that are not files, or files whose transform is unknown).
     """
 
     image_path: str
@@ -104,3 +110,4 @@ class ExplainedImage:
     target_label: str
     layers: dict[str, LayerExplanation]
     probabilities: list[float] = field(default_factory=list)
+    pixels: np.ndarray | None = None

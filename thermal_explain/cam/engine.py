@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -18,6 +17,7 @@ from thermal_explain.cam.methods import (
     normalize_maps,
     upsample_maps,
 )
+from thermal_explain.cam.modes import eval_mode
 from thermal_explain.cam.statistics import statistics_at_sizes, statistics_records
 from thermal_explain.cam.targets import Target, check_sizes, parse_target, resolve_target
 from thermal_explain.errors import ConfigurationError, shorten
@@ -96,7 +96,7 @@ class CAMEngine:
     Args:
         model: classifier returning ``(N, K)`` logits, e.g. ``ThermalEncoder``.
         layers: dotted layer names relative to ``model``; ``None`` takes the last conv of
-            each ResNet stage (:func:`default_target_layers`).
+            each stage (:func:`default_target_layers`).
         method: a name from :data:`METHODS` (``gradcam``, ``gradcam++``, ``xgradcam``,
             ``layercam``, ``hirescam``) or a :class:`CAMMethod`.
         class_names: ``K`` class names; lets ``target`` name a class.
@@ -340,18 +340,6 @@ class CAMEngine:
                 f"argument `class_names` has {len(self.class_names)} names but the model has "
                 f"{logits.shape[1]} classes; give one name per class"
             )
-
-
-@contextmanager
-def eval_mode(model: nn.Module) -> Iterator[None]:
-    """Run ``model`` in eval mode and restore every submodule's own mode afterwards."""
-    modes = [(module, module.training) for module in model.modules()]
-    try:
-        model.eval()
-        yield
-    finally:
-        for module, training in modes:
-            module.training = training
 
 
 def _input_channels(model: nn.Module) -> int | None:

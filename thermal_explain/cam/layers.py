@@ -1,8 +1,9 @@
-"""Target layers: find the defaults, resolve dotted names, and record their outputs."""
+"""Target layers: resolve dotted names and record their outputs (defaults: :mod:`.stages`)."""
 
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -10,50 +11,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from thermal_explain.cam.stages import default_target_layers, token_prefix
 from thermal_explain.errors import ConfigurationError, shorten
 
-
-def default_target_layers(model: nn.Module) -> list[str]:
-    """The last convolution of each ResNet stage, as dotted names relative to ``model``.
-
-    The stages are the ``nn.Sequential`` children of ``model.backbone`` (or of ``model``
-    itself when it has no ``backbone``) that contain convolutions; in the last block of each
-    stage the last ``nn.Conv2d`` on the main path (not the ``downsample`` shortcut) is taken.
-    This gives ``backbone.layer1.1.conv2`` ... ``backbone.layer4.1.conv2`` for ResNet-18,
-    ``backbone.layer1.2.conv2``, ``backbone.layer2.3.conv2``, ... for ResNet-34 and
-    ``backbone.layer1.2.conv3``, ... for ResNet-50, with no per-depth table.
-
-    Args:
-        model: the classifier, e.g. ``ThermalEncoder`` with a torchvision ResNet ``backbone``.
-
-    Returns:
-        One name per stage, shallowest first.
-
-    Raises:
-        ConfigurationError: no ResNet-like stage was found; the caller must name the layers.
-    """
-    backbone = getattr(model, "backbone", None)
-    prefix = "backbone."
-    if not isinstance(backbone, nn.Module):
-        backbone, prefix = model, ""
-    names: list[str] = []
-    for stage_name, stage in backbone.named_children():
-        if not isinstance(stage, nn.Sequential) or len(stage) == 0:
-            continue
-        block_name, block = list(stage.named_children())[-1]
-        convs = [
-            name
-            for name, module in block.named_modules()
-            if isinstance(module, nn.Conv2d) and not name.split(".")[0].startswith("downsample")
-        ]
-        if convs:
-            names.append(f"{prefix}{stage_name}.{block_name}.{convs[-1]}")
-    if not names:
-        raise ConfigurationError(
-            f"cannot find ResNet stages in {type(model).__name__}; pass `layers` explicitly "
-            "(dotted names from model.named_modules(), e.g. backbone.layer4.1.conv2)"
-        )
-    return names
+__all__ = ["Recording", "default_target_layers", "record_outputs", "resolve_layers"]
 
 
 def resolve_layers(model: nn.Module, names: Sequence[str]) -> dict[str, nn.Module]:
@@ -103,7 +64,7 @@ class Recording:
 
     Attributes:
         outputs: ``{name: (N, C, h, w) tensor}``, the tensors gradients are taken with
-            respect to.
+            respect to (a transformer layer's token grid).
         versions: each output's in-place version counter when it was recorded.
     """
 
@@ -129,6 +90,11 @@ def record_outputs(
     An output that does not require grad (frozen parameters) is made to require it, so the
     gradient of the score with respect to it exists, and is always passed on as a copy.
 
+    Token-grid reshape (vision transformers): a layer whose output is an ``(N, T, C)``
+    token sequence with ``T = h*w`` or ``T = 1 + h*w`` (a leading class token) is recorded
+    as the ``(N, C, h, w)`` grid of its patch tokens; the model goes on with the same
+    tokens rebuilt from that grid, so gradients reach it.
+
     Args:
         layers: ``{name: module}`` from :func:`resolve_layers`.
         clone: names of the layers whose output the model changes in place.
@@ -137,29 +103,28 @@ def record_outputs(
         The :class:`Recording`, filled while the model runs.
 
     Raises:
-        ConfigurationError: a layer's output is not a 4-D ``(N, C, H, W)`` tensor, or a
-            layer runs more than once in one forward pass.
+        ConfigurationError: a layer's output is neither a 4-D ``(N, C, H, W)`` tensor nor
+            a square grid of tokens, or a layer runs more than once in one forward pass.
     """
     recording = Recording()
 
     def make_hook(name: str) -> Callable[[nn.Module, object, object], torch.Tensor | None]:
         def hook(module: nn.Module, inputs: object, output: object) -> torch.Tensor | None:
-            if not isinstance(output, torch.Tensor) or output.ndim != 4:
-                shape = tuple(output.shape) if isinstance(output, torch.Tensor) else None
-                found = f"shape {shape}" if shape is not None else type(output).__name__
-                raise ConfigurationError(
-                    f"argument `layers`: layer '{name}' outputs {found}, not a 4-D "
-                    "(N, C, H, W) feature map; choose a convolutional layer such as "
-                    "backbone.layer4.1.conv2"
-                )
             if name in recording.outputs:
                 raise ConfigurationError(
                     f"argument `layers`: layer '{name}' runs more than once per forward pass; "
                     "choose a layer that runs once"
                 )
+            _check_output(name, output)
+            assert isinstance(output, torch.Tensor)
             frozen = not output.requires_grad
             if frozen:  # a leaf now: in-place changes downstream must happen on a copy
                 output.requires_grad_(True)
+            if output.ndim == 3:
+                grid, passed_on = _token_grid(output)
+                recording.outputs[name] = grid
+                recording.versions[name] = grid._version
+                return passed_on
             recording.outputs[name] = output
             recording.versions[name] = output._version
             return output.clone() if frozen or name in clone else None
@@ -174,3 +139,33 @@ def record_outputs(
     finally:
         for handle in handles:
             handle.remove()
+
+
+def _check_output(name: str, output: object) -> None:
+    """A 4-D feature map, or a token sequence that forms a square grid."""
+    if isinstance(output, torch.Tensor) and output.ndim == 4:
+        return
+    if isinstance(output, torch.Tensor) and token_prefix(tuple(output.shape)) is not None:
+        return
+    shape = tuple(output.shape) if isinstance(output, torch.Tensor) else None
+    found = f"shape {shape}" if shape is not None else type(output).__name__
+    raise ConfigurationError(
+        f"argument `layers`: layer '{name}' outputs {found}, not a 4-D (N, C, H, W) feature "
+        "map nor (N, tokens, C) tokens of a square grid; choose a convolutional layer such "
+        "as backbone.layer4.1.conv2"
+    )
+
+
+def _token_grid(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(N, p + h*w, C)`` tokens -> the ``(N, C, h, w)`` grid and the tokens rebuilt from it.
+
+    The grid is made from the output and the model goes on with tokens made from the
+    grid (same values), so the score depends on the grid and its gradient exists. A
+    leading class token (``p = 1``) is passed on unchanged and left out of the grid.
+    """
+    count, length, channels = tokens.shape
+    prefix = token_prefix(tuple(tokens.shape)) or 0
+    side = math.isqrt(length - prefix)
+    grid = tokens[:, prefix:].transpose(1, 2).reshape(count, channels, side, side)
+    rebuilt = torch.cat([tokens[:, :prefix], grid.flatten(2).transpose(1, 2)], dim=1)
+    return grid, rebuilt

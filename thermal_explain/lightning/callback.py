@@ -2,50 +2,73 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.utilities import rank_zero_info
+import torch
+from lightning.pytorch.callbacks import BasePredictionWriter
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from typing_extensions import override
 
-from thermal_explain.cam import get_method
-from thermal_explain.checks import check_int, check_names, check_number
-from thermal_explain.data.dataset import ThermalImageDataset, class_balanced_indices, collate
+from thermal_explain.cam import default_target_layers, get_method
+from thermal_explain.cam.modes import random_state_kept
+from thermal_explain.checks import check_class_names, check_int, check_names, check_number, expect
+from thermal_explain.data.dataset import ThermalImageDataset
 from thermal_explain.data.preprocessing import Preprocessing
+from thermal_explain.lightning.inputs import BatchReader, display_pixels
+from thermal_explain.lightning.modules import count_classes, explained_module, resolve_class_names
+from thermal_explain.lightning.probe_logging import (
+    PROBES_DIR,
+    PanelStyle,
+    log_probes,
+    tensorboard_experiment,
+)
+from thermal_explain.lightning.probes import ProbeInputs, ProbeSet
+from thermal_explain.lightning.sources import dataset_paths, first_loader, item_names
 from thermal_explain.metrics.suite import MetricOptions, parse_metrics
 from thermal_explain.modeling.checkpoints import TrainedWeights
+from thermal_explain.modeling.classifier import ThermalClassifier
 from thermal_explain.output.colormaps import get_colormap
 from thermal_explain.output.html import ReportSettings
 from thermal_explain.output.naming import RESULTS_FILE
-from thermal_explain.output.panels import probe_panel
 from thermal_explain.pipeline.explainer import ExplainedBatch, Explainer
 from thermal_explain.pipeline.manifest import analysis_manifest, model_facts
 from thermal_explain.pipeline.run import ExplanationRun, OutputOptions
+from thermal_explain.types import Batch
 
 
-class GradCAMCallback(Callback):
-    """Grad-CAM heatmaps inside Lightning's validation and predict loops.
+class GradCAMCallback(BasePredictionWriter):
+    """Grad-CAM heatmaps of any LightningModule inside Lightning's validation and predict loops.
 
-    During validation (never the sanity check), every ``every_n_epochs`` epochs, the maps of a
-    fixed class-balanced probe set of the validation data are logged to TensorBoard: one panel
-    per probe image (the original and each layer's overlay, titled with label and confidence)
-    under a stable tag with ``step = epoch``, and per-layer scalars (mean activation area and
-    centre of mass). During predict, every batch goes through the same engine on the model's
-    device, and the writer saves the contract's outputs under ``output_dir``.
+    The explained model is ``pl_module`` itself, the submodule named by ``model_attr``,
+    or the encoder of a :class:`ThermalClassifier`; its forward must map ``(N, C, H, W)``
+    images to ``(N, K)`` logits. Batches may be this package's ``Batch``, ``(x, y, ...)``
+    tuples or lists, dicts (``image_key``, ``label_key``), or anything ``batch_fn`` turns
+    into ``images`` or ``(images, labels)``; labels are optional.
+
+    During validation (never the sanity check), every ``every_n_epochs`` epochs, a fixed
+    probe set of the validation data (:mod:`thermal_explain.lightning.probes`) is logged
+    to the TensorBoard logger: one panel per probe (the input and each layer's overlay
+    under a header with the image name, true and predicted class and confidence) under a
+    stable tag with ``step = epoch``, and per-layer scalars (mean activation area and
+    centre of mass). Without a TensorBoard logger the panels go to
+    ``output_dir/probes/epoch_XX/`` as PNG. During predict every batch is explained on the
+    model's device and written under ``output_dir`` (records, report, TensorBoard
+    overlays): a ``ThermalClassifier`` explains in its own ``predict_step``; any other
+    module's batches are explained here, after its ``predict_step``. Image names come from
+    the dataset's paths when it has them, else ``batch<b>_<i>``.
 
     Args:
-        layers: dotted layer names relative to the encoder; ``None`` picks the last conv of
-            each ResNet stage.
+        layers: dotted layer names relative to the explained model; ``None`` takes the
+            last convolution of each stage (:mod:`thermal_explain.cam.stages`).
         method: ``gradcam``, ``gradcam++``, ``xgradcam``, ``layercam`` or ``hirescam``.
         target: ``None`` for the predicted class, or a class index or name.
         every_n_epochs: log the probe set every n-th validation epoch.
-        num_probe_samples: size of the validation probe set.
-        output_dir: where predict writes its outputs (and a TensorBoard run under
-            ``tensorboard/``).
+        num_probe_samples: size of the validation probe set (0: no probes).
+        output_dir: where predict writes its outputs (and probe PNGs without TensorBoard).
         colormap: OpenCV or matplotlib colormap name.
         original_alpha: weight of the desaturated original in overlays.
         heatmap_alpha: weight of the heatmap in overlays.
@@ -59,6 +82,14 @@ class GradCAMCallback(Callback):
             ``all``); see :mod:`thermal_explain.metrics.suite`.
         metric_steps: deletion/insertion steps.
         fuse: add a ``fused`` map (every layer combined) to each predict record.
+        model_attr: dotted path of the submodule to explain (e.g. ``net``).
+        image_key: key of the images in dict batches.
+        label_key: key of the labels in dict batches.
+        batch_fn: a function, or its import path, mapping a batch to ``images`` or
+            ``(images, labels)``.
+        class_names: class names by index; default: the module's or data module's
+            ``class_names``, the hyper-parameters, the data set's ``classes``, else
+            ``class_0`` ...
         html_report: write ``output_dir/report.html`` at the end of predict.
     """
 
@@ -82,9 +113,14 @@ class GradCAMCallback(Callback):
         metrics: list[str] | None = None,
         metric_steps: int = 16,
         fuse: bool = False,
+        model_attr: str | None = None,
+        image_key: str = "image",
+        label_key: str = "label",
+        batch_fn: str | Callable[[Any], Any] | None = None,
+        class_names: list[str] | None = None,
         html_report: bool = True,
     ) -> None:
-        super().__init__()
+        super().__init__(write_interval="batch")
         get_method(method)
         parse_metrics(metrics)
         check_int("metric_steps", metric_steps, 1)
@@ -93,7 +129,14 @@ class GradCAMCallback(Callback):
         check_int("num_probe_samples", num_probe_samples, 0)
         check_number("original_alpha", original_alpha, 0.0, 1.0)
         check_number("heatmap_alpha", heatmap_alpha, 0.0, 1.0)
+        expect(
+            model_attr is None or isinstance(model_attr, str),
+            "model_attr",
+            "a dotted path",
+            model_attr,
+        )
         self.layers = check_names("layers", layers) if layers is not None else None
+        self.class_names = check_class_names(class_names) if class_names is not None else None
         self.method = method
         self.target = target
         self.every_n_epochs = every_n_epochs
@@ -110,50 +153,90 @@ class GradCAMCallback(Callback):
         self.metrics = list(metrics or [])
         self.metric_steps = metric_steps
         self.fuse = fuse
+        self.model_attr = model_attr
         self.html_report = html_report
-        self.probe_indices: list[int] | None = None
         self.failed_images = 0
         """Images recorded as failed by the last predict run (rank zero)."""
+        self.reader = BatchReader(image_key, label_key, batch_fn)
+        self.probes = ProbeSet(num_probe_samples, probe_seed, self.reader)
         self._explainer: Explainer | None = None
         self._run: ExplanationRun | None = None
+        self._weights: TrainedWeights | None = None
+        self._predict_paths: dict[int, list[str] | None] = {}
+        self._warned_no_logger = False
+
+    @property
+    def probe_indices(self) -> list[int] | None:
+        """Dataset indices of the probe set (map-style validation data with known labels)."""
+        return self.probes.indices
 
     # ------------------------------------------------------------------ shared
-    def _make_explainer(
-        self, pl_module: L.LightningModule, trainer: L.Trainer, stage: str, names: list[str]
+    def _cooperates(self, pl_module: L.LightningModule) -> bool:
+        """Whether ``predict_step`` explains the batch itself (``ThermalClassifier``)."""
+        plain = self.model_attr is None and self.reader.batch_fn is None
+        return plain and isinstance(pl_module, ThermalClassifier)
+
+    def _explainer_for(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        images: torch.Tensor | None,
+        predicting: bool,
     ) -> Explainer:
-        predicting = stage == "predict"
+        """The explainer of this stage, built at first use (class names are final then)."""
+        if self._explainer is not None:
+            return self._explainer
+        module = explained_module(pl_module, self.model_attr)
+        owner = ".".join(part for part in (type(pl_module).__name__, self.model_attr) if part)
+        if images is None:  # the cooperating ThermalClassifier, before its first batch
+            count = len(pl_module.class_names)
+        else:
+            with random_state_kept():
+                count = count_classes(module, images, owner)
+        names = resolve_class_names(self.class_names, trainer, pl_module, count)
+        stored = self._weights.class_names if self._weights is not None else None
+        if self.class_names is None and stored is not None and len(stored) == count:
+            names = list(stored)  # ckpt_path's weights, restored only after setup
+        layers = self.layers
+        if layers is None:
+            layers = default_target_layers(module, images)
         mask_lookup = None
-        datamodule = trainer.datamodule
-        if predicting and getattr(datamodule, "mask_dir", None) is not None:
-            mask_lookup = datamodule.mask_path
-        return Explainer(
-            pl_module.encoder,
+        if predicting and getattr(trainer.datamodule, "mask_dir", None) is not None:
+            mask_lookup = trainer.datamodule.mask_path
+        encoder = self.model_attr is None and isinstance(pl_module, ThermalClassifier)
+        self._explainer = Explainer(
+            module,
             names,
-            layers=self.layers,
+            layers=layers,
             method=self.method,
             target=self.target,
-            asymmetry=bool(pl_module.hparams.get("use_asymmetry", False)),
+            asymmetry=encoder and pl_module.use_asymmetry,
             fuse=self.fuse and predicting,
             metrics=self.metrics if predicting else (),
             mask_lookup=mask_lookup,
             metric_options=MetricOptions(steps=self.metric_steps),
         )
+        return self._explainer
 
     @override
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        weights = _weights_in_use(pl_module) if stage != "fit" else None
-        names = _class_names(pl_module, weights)
+        self._explainer = None
+        self._predict_paths = {}
+        self._weights = _weights_in_use(pl_module) if stage != "fit" else None
         adopt = getattr(trainer.datamodule, "adopt_preprocessing", None)
-        if weights is not None and adopt is not None:
-            use_asymmetry = bool(pl_module.hparams.get("use_asymmetry", False))
-            adopt(Preprocessing.from_record(weights.preprocessing, use_asymmetry), weights.source)
-        self._explainer = self._make_explainer(pl_module, trainer, stage, names)
-        if stage == "predict":
-            self._start_predict(trainer, pl_module, weights, names)
+        if self._weights is not None and adopt is not None:
+            use_asymmetry = bool(getattr(pl_module, "use_asymmetry", False))
+            stored = Preprocessing.from_record(self._weights.preprocessing, use_asymmetry)
+            adopt(stored, self._weights.source)
+        if stage == "predict" and self._cooperates(pl_module):
+            explainer = self._explainer_for(trainer, pl_module, None, predicting=True)
+            pl_module.explainer = explainer
+            if self.save_to_disk:
+                self._start_run(trainer, pl_module, explainer)
 
     @override
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if getattr(pl_module, "explainer", None) is self._explainer:
+        if self._explainer is not None and getattr(pl_module, "explainer", None) is self._explainer:
             pl_module.explainer = None
         if self._run is not None:
             self._run.close()
@@ -161,61 +244,84 @@ class GradCAMCallback(Callback):
         self._explainer = None
 
     # -------------------------------------------------------------- validation
+    def _probing(self, trainer: L.Trainer) -> bool:
+        return not trainer.sanity_checking and trainer.is_global_zero and self.num_probe_samples > 0
+
     @override
-    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking or not self.log_to_tensorboard or self.num_probe_samples == 0:
-            return
-        if (trainer.current_epoch + 1) % self.every_n_epochs != 0 or not trainer.is_global_zero:
-            return
-        experiment = _tensorboard_experiment(trainer)
-        if experiment is None:
-            return
-        batch = self._probe_batch(trainer)
-        if batch is None or len(batch) == 0:
-            return
-        assert self._explainer is not None
-        explained = self._explainer(batch.to(pl_module.device))
-        epoch = trainer.current_epoch
-        colormap = get_colormap(self.colormap)
-        for slot, item in enumerate(explained.items):
-            panel = probe_panel(item, colormap, self.original_alpha, self.heatmap_alpha)
-            tag = f"gradcam/probe_{slot:02d}_{Path(item.image_path).stem}"
-            experiment.add_image(tag, panel, global_step=epoch, dataformats="HWC")
-        for layer in self._explainer.layers:
-            stats = [item.layers[layer].statistics for item in explained.items]
-            area = sum(float(s["activation_area"]) for s in stats) / len(stats)
-            com_x = sum(float(s["center_of_mass"][0]) for s in stats) / len(stats)
-            com_y = sum(float(s["center_of_mass"][1]) for s in stats) / len(stats)
-            experiment.add_scalar(f"gradcam_area/{layer}", area, global_step=epoch)
-            experiment.add_scalar(f"gradcam_center_x/{layer}", com_x, global_step=epoch)
-            experiment.add_scalar(f"gradcam_center_y/{layer}", com_y, global_step=epoch)
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self._probing(trainer):
+            self.probes.start_epoch(first_loader(trainer.val_dataloaders))
 
-    def _probe_batch(self, trainer: L.Trainer) -> Any:
-        dataset = _validation_dataset(trainer)
-        if dataset is None:
-            return None
-        if self.probe_indices is None:
-            labels = getattr(dataset, "labels", None) or [0] * len(dataset)
-            self.probe_indices = class_balanced_indices(
-                labels, self.num_probe_samples, self.probe_seed
-            )
-        return collate([dataset[i] for i in self.probe_indices])
-
-    # ----------------------------------------------------------------- predict
-    def _start_predict(
+    @override
+    def on_validation_batch_end(
         self,
         trainer: L.Trainer,
         pl_module: L.LightningModule,
-        weights: TrainedWeights | None,
-        names: list[str],
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
     ) -> None:
-        assert self._explainer is not None
-        pl_module.explainer = self._explainer
-        if not self.save_to_disk:
+        if dataloader_idx == 0 and self.probes.collecting and self._probing(trainer):
+            self.probes.offer(batch)
+
+    @override
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self._probing(trainer):
             return
+        # Loading probes may draw random numbers (transforms): training must not see them.
+        with random_state_kept():
+            inputs = self.probes.inputs(first_loader(trainer.val_dataloaders))
+            if inputs is None or (trainer.current_epoch + 1) % self.every_n_epochs != 0:
+                return
+            experiment = None
+            if self.log_to_tensorboard:
+                experiment = tensorboard_experiment(trainer.loggers)
+            if experiment is None and not self._save_probe_files():
+                return
+            self._log_probes(trainer, pl_module, inputs, experiment)
+
+    def _save_probe_files(self) -> bool:
+        """Whether probe panels go to PNG files (no TensorBoard logger); warns once."""
+        if not self.save_to_disk:
+            return False
+        if self.log_to_tensorboard and not self._warned_no_logger:
+            rank_zero_warn(
+                "GradCAMCallback found no TensorBoard logger; probe panels go to "
+                f"{Path(self.output_dir) / PROBES_DIR}/epoch_XX/ as PNG "
+                "(add lightning.pytorch.loggers.TensorBoardLogger to see them in TensorBoard)"
+            )
+            self._warned_no_logger = True
+        return True
+
+    def _log_probes(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        inputs: ProbeInputs,
+        experiment: Any,
+    ) -> None:
+        images = inputs.batch.images.to(pl_module.device)
+        explainer = self._explainer_for(trainer, pl_module, images, predicting=False)
+        explained = explainer(inputs.batch.to(pl_module.device))
+        for item, pixels in zip(explained.items, inputs.pixels or [], strict=False):
+            item.pixels = pixels
+        style = PanelStyle(get_colormap(self.colormap), self.original_alpha, self.heatmap_alpha)
+        epoch = trainer.current_epoch
+        log_probes(explained.items, explainer.layers, epoch, style, experiment, self.output_dir)
+
+    # ----------------------------------------------------------------- predict
+    def _start_run(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, explainer: Explainer
+    ) -> None:
+        loaders = trainer.predict_dataloaders
+        loaders = loaders if isinstance(loaders, list) else [loaders]
         datamodule = trainer.datamodule
         dataset = getattr(datamodule, "predict_dataset", None)
-        paths = [str(path) for path in getattr(dataset, "paths", [])]
+        paths = [str(path) for path in getattr(dataset, "paths", [])] if dataset else []
+        for index, loader in enumerate(loaders):
+            self._predict_paths[index] = dataset_paths(getattr(loader, "dataset", None))
+            paths += self._predict_paths[index] or []
         output = OutputOptions(
             colormap=self.colormap,
             original_alpha=self.original_alpha,
@@ -224,13 +330,13 @@ class GradCAMCallback(Callback):
         )
         self._run = ExplanationRun(
             self.output_dir,
-            class_names=names,
-            layers=self._explainer.layers,
+            class_names=explainer.class_names,
+            layers=explainer.layers,
             output=output,
             overwrite=self.overwrite,
-            all_paths=paths,
+            all_paths=sorted(set(paths)),
             log_to_tensorboard=self.log_to_tensorboard,
-            manifest=self._manifest(pl_module, weights, names, datamodule, output),
+            manifest=self._manifest(pl_module, explainer, datamodule, output),
             rank=trainer.global_rank,
             barrier=trainer.strategy.barrier,
             broadcast=trainer.strategy.broadcast,
@@ -246,22 +352,21 @@ class GradCAMCallback(Callback):
     def _manifest(
         self,
         pl_module: L.LightningModule,
-        weights: TrainedWeights | None,
-        names: list[str],
+        explainer: Explainer,
         datamodule: Any,
         output: OutputOptions,
     ) -> dict[str, Any]:
         """What makes this predict run's results (``run_manifest.json``)."""
-        assert self._explainer is not None
-        state = weights.state if weights is not None else pl_module.state_dict()
+        weights = self._weights
+        module = explained_module(pl_module, self.model_attr)
+        state = weights.state if weights is not None else module.state_dict()
         path = weights.path if weights is not None else None
-        backbone = getattr(getattr(pl_module, "encoder", None), "backbone_name", None)
         preprocessing = getattr(datamodule, "preprocessing", None)
         return analysis_manifest(
-            model_facts(state, names, path, backbone),
+            model_facts(state, explainer.class_names, path, getattr(module, "backbone_name", None)),
             preprocessing.to_dict() if isinstance(preprocessing, Preprocessing) else None,
             getattr(datamodule, "preprocessing_from", "unknown"),
-            self._explainer.settings(),
+            explainer.settings(),
             asdict(output),
         )
 
@@ -273,18 +378,49 @@ class GradCAMCallback(Callback):
         return ReportSettings(facts=facts, mask_lookup=datamodule.mask_path if masks else None)
 
     @override
-    def on_predict_batch_end(
+    def write_on_batch_end(
         self,
         trainer: L.Trainer,
         pl_module: L.LightningModule,
-        outputs: Any,
+        prediction: Any,
+        batch_indices: Any,
         batch: Any,
         batch_idx: int,
-        dataloader_idx: int = 0,
+        dataloader_idx: int,
     ) -> None:
-        if self._run is None or not isinstance(outputs, ExplainedBatch):
+        if isinstance(prediction, ExplainedBatch):
+            if self._run is not None:
+                self._run.write(prediction)
             return
-        self._run.write(outputs)
+        if self._cooperates(pl_module) or not self.save_to_disk:
+            return
+        images, labels = self.reader(batch)
+        if self._run is None:
+            explainer = self._explainer_for(trainer, pl_module, images, True)
+            self._start_run(trainer, pl_module, explainer)
+        assert self._run is not None and self._explainer is not None
+        if isinstance(batch, Batch) and self.reader.batch_fn is None:
+            inputs, pixels = batch, None  # this package's data: drawn on the files
+        else:
+            indices = [int(index) for index in batch_indices or []]
+            paths = self._predict_paths.get(dataloader_idx)
+            names = item_names(paths, indices, len(images), batch_idx, dataloader_idx, trainer)
+            if len(indices) != len(names):
+                indices = list(range(len(names)))
+            inputs = Batch(
+                images=images,
+                labels=labels if labels is not None else torch.full((len(names),), -1),
+                indices=torch.tensor(indices, dtype=torch.long),
+                paths=names,
+                original_sizes=[(int(images.shape[2]), int(images.shape[3]))] * len(names),
+            )
+            pixels = display_pixels(images)
+        todo = {str(path) for path in self._run.pending(inputs.paths)}
+        rows = [row for row, path in enumerate(inputs.paths) if str(Path(path)) in todo]
+        explained = self._explainer(_rows(inputs, rows))
+        for item, row in zip(explained.items, rows, strict=True):
+            item.pixels = pixels[row] if pixels is not None else None
+        self._run.write(explained)
 
     @override
     def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -306,33 +442,26 @@ class GradCAMCallback(Callback):
     # ------------------------------------------------------------------- state
     @override
     def state_dict(self) -> dict[str, Any]:
-        return {"probe_indices": self.probe_indices}
+        return self.probes.state()
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.probe_indices = state_dict.get("probe_indices")
+        self.probes.restore(state_dict)
 
 
-def _tensorboard_experiment(trainer: L.Trainer) -> Any:
-    for logger in trainer.loggers:
-        experiment = getattr(logger, "experiment", None)
-        if hasattr(experiment, "add_image"):
-            return experiment
-    return None
-
-
-def _validation_dataset(trainer: L.Trainer) -> Any:
-    datamodule = trainer.datamodule
-    dataset = getattr(datamodule, "val_dataset", None) if datamodule is not None else None
-    if dataset is not None:
-        return dataset
-    loaders = trainer.val_dataloaders
-    if isinstance(loaders, Sequence) and loaders:
-        loaders = loaders[0]
-    return getattr(loaders, "dataset", None)
-
-
-__all__ = ["GradCAMCallback"]
+def _rows(batch: Batch, rows: list[int]) -> Batch:
+    """The readable items ``rows`` of ``batch`` (its failed items kept)."""
+    if len(rows) == len(batch):
+        return batch
+    index = torch.tensor(rows, dtype=torch.long, device=batch.images.device)
+    return Batch(
+        images=batch.images.index_select(0, index),
+        labels=batch.labels.index_select(0, index.to(batch.labels.device)),
+        indices=batch.indices.index_select(0, index.to(batch.indices.device)),
+        paths=[batch.paths[row] for row in rows],
+        original_sizes=[batch.original_sizes[row] for row in rows],
+        failed=list(batch.failed),
+    )
 
 
 def _weights_in_use(pl_module: L.LightningModule) -> TrainedWeights | None:
@@ -341,8 +470,4 @@ def _weights_in_use(pl_module: L.LightningModule) -> TrainedWeights | None:
     return trained_weights() if callable(trained_weights) else None
 
 
-def _class_names(pl_module: L.LightningModule, weights: TrainedWeights | None) -> list[str]:
-    """The weights' class names when they fit the module, else the module's."""
-    own = list(pl_module.class_names)
-    stored = weights.class_names if weights is not None else None
-    return list(stored) if stored is not None and len(stored) == len(own) else own
+__all__ = ["GradCAMCallback"]

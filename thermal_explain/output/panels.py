@@ -1,8 +1,9 @@
-"""Panels: tiles of an original and its overlays side by side, captioned, under a title band.
+"""Panels: an original and its overlays, captioned, under a title band.
 
-Used for the validation probes in TensorBoard and for the two-model comparison panels;
-both draw text the same way (shrunk to fit, Hershey fonts, characters they cannot draw
-shown as ``?``).
+Probe panels (validation probes in TensorBoard) show one layer each, under a header on a
+white band sized to stay legible when the dashboard scales the image
+(:mod:`thermal_explain.output.text`). The two-model comparison panels are strips drawn
+with OpenCV's Hershey fonts (shrunk to fit, characters they cannot draw shown as ``?``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import cv2
 import numpy as np
 
 from thermal_explain.data.images import read_image
+from thermal_explain.output.preview import TILE_HEIGHT, labelled_pair
 from thermal_explain.output.render import blend, colorize, desaturate, encode_png, resize_map
 from thermal_explain.output.render import write_file as write_bytes
 from thermal_explain.types import ExplainedImage
@@ -22,8 +24,8 @@ from thermal_explain.types import ExplainedImage
 PANEL_HEIGHT = 224
 """Height in pixels of each tile of a comparison panel (the original's aspect is kept)."""
 
-PROBE_HEIGHT = 160
-"""Height in pixels of each tile of a probe panel."""
+PROBE_HEIGHT = TILE_HEIGHT
+"""Height in pixels of the two tiles of a probe panel (that of the predict previews)."""
 
 TITLE_LINE = 22
 """Height in pixels of one line of a title band."""
@@ -31,28 +33,43 @@ TITLE_LINE = 22
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
-def probe_panel(
+def probe_panels(
     item: ExplainedImage,
     lut: np.ndarray,
     original_alpha: float = 0.3,
     heatmap_alpha: float = 0.7,
     height: int = PROBE_HEIGHT,
-) -> np.ndarray:
-    """original | overlay per layer, under a title with true label, prediction, confidence.
+) -> list[tuple[str, np.ndarray]]:
+    """One image per layer: the input beside its overlay, under the image's header.
+
+    The format of the predict previews (:func:`~thermal_explain.output.preview.labelled_pair`):
+    about 320 x 225 px for a square input, legible on TensorBoard's default cards. The
+    input is ``item.pixels`` when set (the model input as the model saw it), else the file
+    at ``item.image_path``.
 
     Returns:
-        ``(22 + height, (1 + L) * w, 3)`` uint8 RGB for ``L`` layers.
+        ``(layer, (H, W, 3) uint8 RGB)`` per layer, in the item's order.
     """
-    base = thumbnail(read_image(item.image_path), height)
+    source = item.pixels if item.pixels is not None else read_image(item.image_path)
+    base = thumbnail(source, height)
     gray = desaturate(base)
-    tiles = [base]
-    for explanation in item.layers.values():
+    panels = []
+    for layer, explanation in item.layers.items():
         heat = colorize(resize_map(explanation.display_map.numpy(), base.shape[:2]), lut)
-        tiles.append(blend(gray, heat, original_alpha, heatmap_alpha))
-    captions = ["original", *(layer.removeprefix("backbone.") for layer in item.layers)]
-    truth = f"true {item.true_label} | " if item.true_label is not None else ""
-    title = f"{truth}pred {item.predicted_label} ({item.confidence:.2f})"
-    return titled_strip(tiles, captions, [title])
+        overlay = blend(gray, heat, original_alpha, heatmap_alpha)
+        panel = labelled_pair(
+            base,
+            overlay,
+            name=Path(item.image_path).name,
+            predicted=item.predicted_label,
+            confidence=item.confidence,
+            true=item.true_label,
+            layer=layer,
+            target=item.target_label,
+            height=height,
+        )
+        panels.append((layer, panel))
+    return panels
 
 
 def comparison_panel(

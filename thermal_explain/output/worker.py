@@ -21,6 +21,7 @@ import numpy as np
 from thermal_explain.data.images import read_image
 from thermal_explain.output.figures import FigureRenderer, figure_title
 from thermal_explain.output.naming import inside, output_names
+from thermal_explain.output.preview import overlay_preview
 from thermal_explain.output.records import describe_error, error_record, layer_entry, ok_record
 from thermal_explain.output.render import (
     blend,
@@ -56,6 +57,7 @@ class ImageJob:
     true_label: str | None
     target_label: str
     layers: tuple[LayerJob, ...]
+    pixels: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,9 @@ def _render(job: ImageJob, settings: RenderSettings, figures: FigureRenderer | N
         or settings.save_figures
         or settings.preview_size is not None
     )
-    original = read_image(job.image_path) if needs_pixels else None
+    original = None
+    if needs_pixels:
+        original = job.pixels if job.pixels is not None else read_image(job.image_path)
     background = desaturate(original) if original is not None else None
     results: dict[str, dict[str, Any]] = {}
     previews: list[tuple[str, np.ndarray]] = []
@@ -136,7 +140,9 @@ def _render(job: ImageJob, settings: RenderSettings, figures: FigureRenderer | N
                     root, names.figure, figures.render_png(overlay, title)
                 )
             if settings.preview_size is not None:
-                previews.append((layer.layer, _shrink(overlay, settings.preview_size)))
+                size = settings.preview_size
+                preview = overlay_preview(original, overlay, job, layer.layer, size)
+                previews.append((layer.layer, preview))
         if settings.save_feature_maps:
             target = inside(root, names.feature_map)
             np.save(target, np.asarray(layer.raw_map, dtype=np.float32))
@@ -158,16 +164,6 @@ def _write(root: Path, relative: str, data: bytes) -> str:
     target = inside(root, relative)
     write_file(os.fspath(target), data)
     return os.fspath(target)
-
-
-def _shrink(image: np.ndarray, longest: int) -> np.ndarray:
-    """``image`` scaled down so its longer side is at most ``longest`` pixels."""
-    height, width = image.shape[:2]
-    scale = longest / max(height, width)
-    if scale >= 1.0:
-        return image
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 # Worker entry points -------------------------------------------------------------------

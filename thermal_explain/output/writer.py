@@ -81,8 +81,8 @@ from thermal_explain.types import ExplainedImage, FailedItem
 
 log = logging.getLogger(__name__)
 
-PREVIEW_SIZE = 512
-"""Longest side of the overlays sent to TensorBoard."""
+PREVIEW_SIZE = 160
+"""Height of the two tiles (original, overlay) of the previews sent to TensorBoard."""
 
 PROCESS_MIN_IMAGES = 64
 """Fewest images for which ``worker_type="auto"`` starts worker processes."""
@@ -385,6 +385,7 @@ class ResultWriter:
             true_label=None if item.true_label is None else str(item.true_label),
             target_label=str(item.target_label),
             layers=layers,
+            pixels=item.pixels,
         )
 
     def _begin(self) -> None:

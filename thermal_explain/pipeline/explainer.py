@@ -33,7 +33,7 @@ class Explainer:
     Args:
         encoder: the classifier to explain (``ThermalEncoder``); layer names are relative to it.
         class_names: ``K`` class names, index-aligned with the logits.
-        layers: dotted layer names; ``None`` picks the last conv of each ResNet stage.
+        layers: dotted layer names; ``None`` picks the last convolution of each stage.
         method: CAM method name (``gradcam``, ``gradcam++``, ``xgradcam``, ``layercam``,
             ``hirescam``).
         target: ``None`` for the predicted class, a class index or name for every image.
