@@ -8,9 +8,8 @@ import torch
 
 from thermal_explain.output.colormaps import get_colormap
 from thermal_explain.output.panels import PROBE_HEIGHT, probe_panels
-from thermal_explain.output.preview import TILE_HEIGHT, overlay_preview
+from thermal_explain.output.preview import TILE_HEIGHT, labelled_pair
 from thermal_explain.output.text import Line, header_lines, text_band
-from thermal_explain.output.worker import ImageJob
 from thermal_explain.types import ExplainedImage, LayerExplanation
 
 
@@ -59,8 +58,10 @@ def test_overlay_preview_carries_the_same_header_above_original_and_overlay() ->
     rng = np.random.default_rng(1)
     original = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
     overlay = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
-    job = ImageJob("/x/pic_7.png", "pic_7", 1, "dog", 0.73, None, "dog", ())
-    preview = overlay_preview(original, overlay, job, "layer4.1.conv2", TILE_HEIGHT)
+    preview = labelled_pair(
+        original, overlay, name="pic_7.png", predicted="dog", confidence=0.73, true=None,
+        layer="layer4.1.conv2", target="dog", height=TILE_HEIGHT,
+    )  # fmt: skip
     width = round(64 * TILE_HEIGHT / 48)
     assert preview.shape[1] == 2 * width
     tiles = preview[-TILE_HEIGHT:]

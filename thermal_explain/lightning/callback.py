@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +27,14 @@ from thermal_explain.lightning.probe_logging import (
     tensorboard_experiment,
 )
 from thermal_explain.lightning.probes import ProbeInputs, ProbeSet
+from thermal_explain.lightning.run_facts import predict_manifest, report_settings, weights_in_use
 from thermal_explain.lightning.sources import dataset_paths, first_loader, item_names
 from thermal_explain.metrics.suite import MetricOptions, parse_metrics
 from thermal_explain.modeling.checkpoints import TrainedWeights
 from thermal_explain.modeling.classifier import ThermalClassifier
 from thermal_explain.output.colormaps import get_colormap
-from thermal_explain.output.html import ReportSettings
 from thermal_explain.output.naming import RESULTS_FILE
 from thermal_explain.pipeline.explainer import ExplainedBatch, Explainer
-from thermal_explain.pipeline.manifest import analysis_manifest, model_facts
 from thermal_explain.pipeline.run import ExplanationRun, OutputOptions
 from thermal_explain.types import Batch
 
@@ -222,7 +221,7 @@ class GradCAMCallback(BasePredictionWriter):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self._explainer = None
         self._predict_paths = {}
-        self._weights = _weights_in_use(pl_module) if stage != "fit" else None
+        self._weights = weights_in_use(pl_module) if stage != "fit" else None
         adopt = getattr(trainer.datamodule, "adopt_preprocessing", None)
         if self._weights is not None and adopt is not None:
             use_asymmetry = bool(getattr(pl_module, "use_asymmetry", False))
@@ -336,11 +335,19 @@ class GradCAMCallback(BasePredictionWriter):
             overwrite=self.overwrite,
             all_paths=sorted(set(paths)),
             log_to_tensorboard=self.log_to_tensorboard,
-            manifest=self._manifest(pl_module, explainer, datamodule, output),
+            manifest=predict_manifest(
+                self._weights,
+                explained_module(pl_module, self.model_attr),
+                explainer,
+                datamodule,
+                output,
+            ),
             rank=trainer.global_rank,
             barrier=trainer.strategy.barrier,
             broadcast=trainer.strategy.broadcast,
-            report=self._report_settings(datamodule) if self.html_report else None,
+            report=report_settings(self.method, self.target, self.metrics, datamodule)
+            if self.html_report
+            else None,
         )
         if isinstance(dataset, ThermalImageDataset):
             # Resume: the loader is built after setup, over the images still to do only.
@@ -348,34 +355,6 @@ class GradCAMCallback(BasePredictionWriter):
             datamodule.predict_dataset = todo
             if len(todo) == 0:  # Lightning skips an empty predict loop and its hooks
                 self._finish(trainer, resumed_done=True)
-
-    def _manifest(
-        self,
-        pl_module: L.LightningModule,
-        explainer: Explainer,
-        datamodule: Any,
-        output: OutputOptions,
-    ) -> dict[str, Any]:
-        """What makes this predict run's results (``run_manifest.json``)."""
-        weights = self._weights
-        module = explained_module(pl_module, self.model_attr)
-        state = weights.state if weights is not None else module.state_dict()
-        path = weights.path if weights is not None else None
-        preprocessing = getattr(datamodule, "preprocessing", None)
-        return analysis_manifest(
-            model_facts(state, explainer.class_names, path, getattr(module, "backbone_name", None)),
-            preprocessing.to_dict() if isinstance(preprocessing, Preprocessing) else None,
-            getattr(datamodule, "preprocessing_from", "unknown"),
-            explainer.settings(),
-            asdict(output),
-        )
-
-    def _report_settings(self, datamodule: Any) -> ReportSettings:
-        target = "the predicted class" if self.target is None else str(self.target)
-        metrics = ", ".join(self.metrics) or "none"
-        facts = {"Method": self.method, "Target": target, "Metrics": metrics}
-        masks = getattr(datamodule, "mask_dir", None) is not None
-        return ReportSettings(facts=facts, mask_lookup=datamodule.mask_path if masks else None)
 
     @override
     def write_on_batch_end(
@@ -417,7 +396,7 @@ class GradCAMCallback(BasePredictionWriter):
             pixels = display_pixels(images)
         todo = {str(path) for path in self._run.pending(inputs.paths)}
         rows = [row for row, path in enumerate(inputs.paths) if str(Path(path)) in todo]
-        explained = self._explainer(_rows(inputs, rows))
+        explained = self._explainer(replace(inputs.select(rows), failed=list(inputs.failed)))
         for item, row in zip(explained.items, rows, strict=True):
             item.pixels = pixels[row] if pixels is not None else None
         self._run.write(explained)
@@ -447,27 +426,6 @@ class GradCAMCallback(BasePredictionWriter):
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.probes.restore(state_dict)
-
-
-def _rows(batch: Batch, rows: list[int]) -> Batch:
-    """The readable items ``rows`` of ``batch`` (its failed items kept)."""
-    if len(rows) == len(batch):
-        return batch
-    index = torch.tensor(rows, dtype=torch.long, device=batch.images.device)
-    return Batch(
-        images=batch.images.index_select(0, index),
-        labels=batch.labels.index_select(0, index.to(batch.labels.device)),
-        indices=batch.indices.index_select(0, index.to(batch.indices.device)),
-        paths=[batch.paths[row] for row in rows],
-        original_sizes=[batch.original_sizes[row] for row in rows],
-        failed=list(batch.failed),
-    )
-
-
-def _weights_in_use(pl_module: L.LightningModule) -> TrainedWeights | None:
-    """The weights the run will use (``ckpt_path``'s or the module's), when it can tell."""
-    trained_weights = getattr(pl_module, "trained_weights", None)
-    return trained_weights() if callable(trained_weights) else None
 
 
 __all__ = ["GradCAMCallback"]

@@ -17,7 +17,14 @@ import numpy as np
 
 from thermal_explain.data.images import read_image
 from thermal_explain.output.preview import TILE_HEIGHT, labelled_pair
-from thermal_explain.output.render import blend, colorize, desaturate, encode_png, resize_map
+from thermal_explain.output.render import (
+    blend,
+    colorize,
+    desaturate,
+    encode_png,
+    resize_map,
+    scale_to_height,
+)
 from thermal_explain.output.render import write_file as write_bytes
 from thermal_explain.types import ExplainedImage
 
@@ -168,7 +175,4 @@ def drawable(text: str) -> str:
 
 def thumbnail(image: np.ndarray, height: int = PANEL_HEIGHT) -> np.ndarray:
     """``image`` scaled to ``height`` rows, aspect kept."""
-    scale = height / image.shape[0]
-    width = max(1, round(image.shape[1] * scale))
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    return cv2.resize(image, (width, height), interpolation=interpolation)
+    return scale_to_height(image, height)

@@ -11,16 +11,10 @@ This module imports neither torch nor the writer (writer workers use it).
 
 from __future__ import annotations
 
-from pathlib import PurePath
-from typing import TYPE_CHECKING
-
-import cv2
 import numpy as np
 
+from thermal_explain.output.render import scale_to_height
 from thermal_explain.output.text import header_lines, text_band
-
-if TYPE_CHECKING:
-    from thermal_explain.output.worker import ImageJob
 
 TILE_HEIGHT = 160
 """Height in pixels of the two tiles (a square input gives a 320 x 225 px image)."""
@@ -47,34 +41,9 @@ def labelled_pair(
     Returns:
         ``(h, 2 * w, 3)`` uint8 RGB.
     """
-    tiles = np.concatenate([_scaled(original, height), _scaled(overlay, height)], axis=1)
+    tiles = np.concatenate(
+        [scale_to_height(original, height), scale_to_height(overlay, height)], axis=1
+    )
     width = tiles.shape[1]
     header = header_lines(name, predicted, confidence, true, layer, width, target=target)
     return np.concatenate([text_band(width, header), tiles], axis=0)
-
-
-def overlay_preview(
-    original: np.ndarray, overlay: np.ndarray, job: ImageJob, layer: str, height: int
-) -> np.ndarray:
-    """The TensorBoard preview of one image and layer (see :func:`labelled_pair`)."""
-    return labelled_pair(
-        original,
-        overlay,
-        name=PurePath(job.image_path).name,
-        predicted=job.predicted_label,
-        confidence=job.confidence,
-        true=job.true_label,
-        layer=layer,
-        target=job.target_label,
-        height=height,
-    )
-
-
-def _scaled(image: np.ndarray, height: int) -> np.ndarray:
-    """``image`` scaled to ``height`` rows, aspect kept."""
-    scale = height / image.shape[0]
-    if scale == 1.0:
-        return image
-    width = max(1, round(image.shape[1] * scale))
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    return cv2.resize(image, (width, height), interpolation=interpolation)

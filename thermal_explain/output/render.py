@@ -80,3 +80,13 @@ def write_file(path: str, data: bytes) -> None:
     """Write bytes to ``path`` (works for any Unicode path, unlike ``cv2.imwrite``)."""
     with open(path, "wb") as handle:
         handle.write(data)
+
+
+def scale_to_height(image: np.ndarray, height: int) -> np.ndarray:
+    """``image`` scaled to ``height`` rows, aspect kept (the image itself at that height)."""
+    scale = height / image.shape[0]
+    if scale == 1.0:
+        return image
+    width = max(1, round(image.shape[1] * scale))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    return cv2.resize(image, (width, height), interpolation=interpolation)

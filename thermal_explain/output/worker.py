@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import cv2
@@ -21,7 +21,7 @@ import numpy as np
 from thermal_explain.data.images import read_image
 from thermal_explain.output.figures import FigureRenderer, figure_title
 from thermal_explain.output.naming import inside, output_names
-from thermal_explain.output.preview import overlay_preview
+from thermal_explain.output.preview import labelled_pair
 from thermal_explain.output.records import describe_error, error_record, layer_entry, ok_record
 from thermal_explain.output.render import (
     blend,
@@ -141,7 +141,17 @@ def _render(job: ImageJob, settings: RenderSettings, figures: FigureRenderer | N
                 )
             if settings.preview_size is not None:
                 size = settings.preview_size
-                preview = overlay_preview(original, overlay, job, layer.layer, size)
+                preview = labelled_pair(
+                    original,
+                    overlay,
+                    name=PurePath(job.image_path).name,
+                    predicted=job.predicted_label,
+                    confidence=job.confidence,
+                    true=job.true_label,
+                    layer=layer.layer,
+                    target=job.target_label,
+                    height=size,
+                )
                 previews.append((layer.layer, preview))
         if settings.save_feature_maps:
             target = inside(root, names.feature_map)
