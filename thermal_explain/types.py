@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 FUSED = "fused"
@@ -31,6 +32,9 @@ class Batch:
         paths: ``N`` source file paths.
         original_sizes: ``N`` ``(height, width)`` of the files as read.
         failed: items of this batch that could not be read.
+        backgrounds: ``N`` desaturated originals, ``(height, width)`` uint8, that overlays
+            are drawn over (``None`` for an image the writer reads again instead, e.g. a very
+            large one), or ``None`` when the dataset does not keep them.
     """
 
     images: torch.Tensor
@@ -39,6 +43,7 @@ class Batch:
     paths: list[str]
     original_sizes: list[tuple[int, int]]
     failed: list[FailedItem] = field(default_factory=list)
+    backgrounds: list[np.ndarray | None] | None = None
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -63,6 +68,7 @@ class Batch:
             self.paths,
             self.original_sizes,
             self.failed,
+            self.backgrounds,
         )
 
 
@@ -92,7 +98,9 @@ class ExplainedImage:
     """Everything the writer needs for one image.
 
     ``target_label`` names the class the maps explain (the predicted one by default); it
-    is the upper-cased ``<CLASS>`` part of output file names.
+    is the upper-cased ``<CLASS>`` part of output file names. ``background`` is the
+    desaturated original, ``(height, width)`` uint8, when the batch carried it (the writer
+    reads the file again otherwise).
     """
 
     image_path: str
@@ -104,3 +112,4 @@ class ExplainedImage:
     target_label: str
     layers: dict[str, LayerExplanation]
     probabilities: list[float] = field(default_factory=list)
+    background: np.ndarray | None = None

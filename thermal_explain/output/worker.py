@@ -46,7 +46,11 @@ class LayerJob:
 
 @dataclass(frozen=True)
 class ImageJob:
-    """Everything a worker needs to write one image's outputs and record."""
+    """Everything a worker needs to write one image's outputs and record.
+
+    ``background`` is the desaturated original ``(height, width)`` uint8 when the batch
+    carried it; without it the worker reads the file again.
+    """
 
     image_path: str
     stem: str
@@ -56,6 +60,7 @@ class ImageJob:
     true_label: str | None
     target_label: str
     layers: tuple[LayerJob, ...]
+    background: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -108,8 +113,7 @@ def _render(job: ImageJob, settings: RenderSettings, figures: FigureRenderer | N
         or settings.save_figures
         or settings.preview_size is not None
     )
-    original = read_image(job.image_path) if needs_pixels else None
-    background = desaturate(original) if original is not None else None
+    background = _background(job) if needs_pixels else None
     results: dict[str, dict[str, Any]] = {}
     previews: list[tuple[str, np.ndarray]] = []
     for layer in job.layers:
@@ -117,8 +121,8 @@ def _render(job: ImageJob, settings: RenderSettings, figures: FigureRenderer | N
         paths: dict[str, str | None] = dict.fromkeys(
             ("heatmap_path", "overlay_path", "overlay_plt_path")
         )
-        if original is not None and background is not None:
-            heatmap = colorize(resize_map(layer.display_map, original.shape[:2]), settings.lut)
+        if background is not None:
+            heatmap = colorize(resize_map(layer.display_map, background.shape[:2]), settings.lut)
             if settings.save_heatmaps:
                 paths["heatmap_path"] = _write(root, names.heatmap, encode_png(heatmap))
             overlay = blend(background, heatmap, settings.original_alpha, settings.heatmap_alpha)
@@ -152,6 +156,13 @@ def _render(job: ImageJob, settings: RenderSettings, figures: FigureRenderer | N
         gradcam_results=results,
     )
     return JobResult(record, job.stem, previews)
+
+
+def _background(job: ImageJob) -> np.ndarray:
+    """The desaturated original as ``(H, W, 3)`` uint8: carried by the job, or read again."""
+    if job.background is not None:
+        return cv2.cvtColor(job.background, cv2.COLOR_GRAY2RGB)
+    return desaturate(read_image(job.image_path))
 
 
 def _write(root: Path, relative: str, data: bytes) -> str:

@@ -48,12 +48,17 @@ Barrier = Callable[[str], None]
 
 @dataclass(frozen=True)
 class OutputOptions:
-    """How the writer draws: colormap, overlay weights, and whether to draw the figures."""
+    """How the writer draws (colormap, overlay weights, figures) and with how many workers.
+
+    ``workers=None`` sizes the writer's pool from the machine (see
+    :func:`~thermal_explain.output.writer.default_workers`).
+    """
 
     colormap: str = "jet"
     original_alpha: float = 0.3
     heatmap_alpha: float = 0.7
     save_figures: bool = True
+    workers: int | None = None
 
 
 @dataclass
@@ -256,6 +261,7 @@ def explain_files(
         std=preprocessing.std,
         use_asymmetry=preprocessing.use_asymmetry,
         class_names=names,
+        keep_backgrounds=True,
     )
     with Progress(total=len(todo), disable=quiet) as progress:
         for batch in batch_loader(dataset, batch_size, num_workers):
