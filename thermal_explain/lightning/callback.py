@@ -13,6 +13,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from typing_extensions import override
 
 from thermal_explain.cam import get_method
+from thermal_explain.cam.precision import lightning_precision
 from thermal_explain.checks import check_int, check_names, check_number
 from thermal_explain.data.dataset import ThermalImageDataset, class_balanced_indices, collate
 from thermal_explain.data.preprocessing import Preprocessing
@@ -22,6 +23,7 @@ from thermal_explain.output.colormaps import get_colormap
 from thermal_explain.output.html import ReportSettings
 from thermal_explain.output.naming import RESULTS_FILE
 from thermal_explain.output.panels import probe_panel
+from thermal_explain.output.writer import default_workers
 from thermal_explain.pipeline.explainer import ExplainedBatch, Explainer
 from thermal_explain.pipeline.manifest import analysis_manifest, model_facts
 from thermal_explain.pipeline.run import ExplanationRun, OutputOptions
@@ -35,7 +37,9 @@ class GradCAMCallback(Callback):
     per probe image (the original and each layer's overlay, titled with label and confidence)
     under a stable tag with ``step = epoch``, and per-layer scalars (mean activation area and
     centre of mass). During predict, every batch goes through the same engine on the model's
-    device, and the writer saves the contract's outputs under ``output_dir``.
+    device, and the writer saves the contract's outputs under ``output_dir``. The engine runs
+    in the trainer's precision (``--trainer.precision bf16-mixed`` or ``16-mixed``: autocast,
+    maps still computed in float32), and the writer's pool uses the CPU cores it leaves free.
 
     Args:
         layers: dotted layer names relative to the encoder; ``None`` picks the last conv of
@@ -137,6 +141,7 @@ class GradCAMCallback(Callback):
             metrics=self.metrics if predicting else (),
             mask_lookup=mask_lookup,
             metric_options=MetricOptions(steps=self.metric_steps),
+            precision=lightning_precision(trainer.precision),
         )
 
     @override
@@ -221,6 +226,9 @@ class GradCAMCallback(Callback):
             original_alpha=self.original_alpha,
             heatmap_alpha=self.heatmap_alpha,
             save_figures=self.save_figures,
+            workers=default_workers(
+                trainer.strategy.root_device.type, processes=trainer.num_devices
+            ),
         )
         self._run = ExplanationRun(
             self.output_dir,
