@@ -119,6 +119,18 @@ def test_maps_stay_float32_inside_a_callers_autocast(encoder, images) -> None:
         torch.testing.assert_close(inside.raw_maps[layer], exact.raw_maps[layer])
 
 
+@pytest.mark.parametrize("method", ["gradcam", "gradcam++"])
+def test_a_scaled_score_gives_the_same_maps(encoder, images, method) -> None:
+    exact = CAMEngine(encoder, method=method)(images)
+    scaled_engine = CAMEngine(encoder, method=method)
+    scaled_engine._gradient_scale = 1024.0  # what 16-mixed does against float16 underflow
+    scaled = scaled_engine(images)
+    for layer in exact.layers:
+        torch.testing.assert_close(scaled.maps[layer], exact.maps[layer], atol=1e-5, rtol=0)
+    assert precision_module.gradient_scale("16-mixed") > 1
+    assert precision_module.gradient_scale("bf16-mixed") == 1
+
+
 def test_fp16_is_cuda_only(encoder, images) -> None:
     engine = CAMEngine(encoder, precision="16-mixed")
     with pytest.raises(ConfigurationError, match=r"CUDA only.*bf16-mixed"):

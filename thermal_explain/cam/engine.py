@@ -18,7 +18,7 @@ from thermal_explain.cam.methods import (
     normalize_maps,
     upsample_maps,
 )
-from thermal_explain.cam.precision import autocast, check_precision, float32
+from thermal_explain.cam.precision import autocast, check_precision, float32, gradient_scale
 from thermal_explain.cam.statistics import statistics_at_sizes, statistics_records
 from thermal_explain.cam.targets import Target, check_sizes, parse_target, resolve_target
 from thermal_explain.errors import ConfigurationError, shorten
@@ -156,6 +156,7 @@ class CAMEngine:
             )
         self.asymmetry = bool(asymmetry)
         self.precision = check_precision(precision)
+        self._gradient_scale = gradient_scale(self.precision)
         self.channels_last = bool(channels_last)
         self._cloned: set[str] = set()
 
@@ -237,7 +238,11 @@ class CAMEngine:
         inputs: torch.Tensor,
         targets: torch.Tensor,
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
-        """Gradients of the summed target scores: ``{layer: (N, T, C, h, w)}`` and the input's."""
+        """Gradients of the summed target scores: ``{layer: (N, T, C, h, w)}`` and the input's.
+
+        Under float16 the score is scaled by :func:`gradient_scale` first, so that small
+        gradients do not underflow, and the gradients are scaled back in float32.
+        """
         missing = [name for name in self._modules if name not in outputs]
         if missing:
             raise ConfigurationError(
@@ -246,9 +251,10 @@ class CAMEngine:
             )
         wrt = [outputs[name] for name in self._modules] + ([inputs] if self.asymmetry else [])
         columns = targets.shape[1]
+        scale = self._gradient_scale
         per_column = []
         for column in range(columns):
-            score = logits.gather(1, targets[:, column : column + 1]).sum()
+            score = logits.gather(1, targets[:, column : column + 1]).sum() * scale
             grads = torch.autograd.grad(
                 score, wrt, retain_graph=column < columns - 1, allow_unused=True
             )
@@ -260,7 +266,7 @@ class CAMEngine:
                     f"argument `layers`: {shorten(unused)} does not lead to the model output; "
                     "choose layers on the path to the classifier"
                 )
-            per_column.append(grads)
+            per_column.append(grads if scale == 1 else [grad.float() / scale for grad in grads])
         stacked = [
             grads[0].unsqueeze(1) if columns == 1 else torch.stack(grads, 1)
             for grads in zip(*per_column, strict=True)
