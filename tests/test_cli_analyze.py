@@ -387,7 +387,7 @@ def test_precision_and_writer_options(tiny_checkpoint, thermal_folder, tmp_path,
         tiny_checkpoint(), output_dir=tmp_path / "api", precision="bf16-mixed", writer_workers=3
     )
     assert analyzer.explainer.engine.precision == "bf16-mixed"
-    assert analyzer.output.workers == 3
+    assert analyzer.writer_workers == 3
 
 
 def test_bad_precision_is_one_line(tiny_checkpoint, thermal_folder, tmp_path, capsys):
@@ -411,3 +411,18 @@ def test_bad_precision_is_one_line(tiny_checkpoint, thermal_folder, tmp_path, ca
     assert len(errors) == 2
     assert "Expected argument `precision` to be one of" in errors[0]
     assert "CUDA only" in errors[1]
+
+
+def test_resume_needs_the_same_precision_not_the_same_workers(
+    tiny_checkpoint, thermal_folder, tmp_path, monkeypatch, capsys
+):
+    from thermal_explain.cam import precision
+
+    monkeypatch.setattr(precision, "bfloat16_is_native", lambda device: True)
+    data = thermal_folder(n=2)
+    model = tiny_checkpoint()
+    args = ["--output_dir", str(tmp_path / "out"), "--no_figures"]
+    assert analyze_folder(model, data, *args, "--writer_workers", "1") == 0
+    assert analyze_folder(model, data, *args, "--writer_workers", "2") == 0  # resumes
+    assert analyze_folder(model, data, *args, "--precision", "bf16-mixed") == 2
+    assert "the precision" in capsys.readouterr().err

@@ -226,9 +226,6 @@ class GradCAMCallback(Callback):
             original_alpha=self.original_alpha,
             heatmap_alpha=self.heatmap_alpha,
             save_figures=self.save_figures,
-            workers=default_workers(
-                trainer.strategy.root_device.type, processes=trainer.num_devices
-            ),
         )
         self._run = ExplanationRun(
             self.output_dir,
@@ -243,6 +240,9 @@ class GradCAMCallback(Callback):
             barrier=trainer.strategy.barrier,
             broadcast=trainer.strategy.broadcast,
             report=self._report_settings(datamodule) if self.html_report else None,
+            writer_workers=default_workers(
+                trainer.strategy.root_device.type, processes=trainer.num_devices
+            ),
         )
         if isinstance(dataset, ThermalImageDataset):
             # Resume: the loader is built after setup, over the images still to do only.

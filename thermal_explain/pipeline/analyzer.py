@@ -95,11 +95,11 @@ class ThermalInterpretabilityAnalyzer:
             original_alpha=opts.original_alpha,
             heatmap_alpha=opts.heatmap_alpha,
             save_figures=opts.save_figures,
-            workers=(
-                default_workers(self.device.type)
-                if opts.writer_workers is None
-                else opts.writer_workers
-            ),
+        )
+        self.writer_workers = (
+            default_workers(self.device.type)
+            if opts.writer_workers is None
+            else opts.writer_workers
         )
         self.report = self._report_settings(str(model_path)) if opts.html_report else None
         self._overwrite = opts.overwrite
@@ -170,6 +170,7 @@ class ThermalInterpretabilityAnalyzer:
             log_to_tensorboard=self.options.log_to_tensorboard,
             manifest=self.manifest(),
             report=self.report,
+            writer_workers=self.writer_workers,
         )
         self._overwrite = False
         with run:

@@ -92,6 +92,8 @@ class Explainer:
             "fuse": self.fuse,
             "metrics": list(self.quality.metrics),
             "metric_options": {"steps": options.steps, "perturbation": options.perturbation},
+            # float32 runs keep the manifest they had before precision was a setting
+            **({} if self.engine.precision == "32-true" else {"precision": self.engine.precision}),
         }
 
     @property

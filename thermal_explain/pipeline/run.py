@@ -48,17 +48,12 @@ Barrier = Callable[[str], None]
 
 @dataclass(frozen=True)
 class OutputOptions:
-    """How the writer draws (colormap, overlay weights, figures) and with how many workers.
-
-    ``workers=None`` sizes the writer's pool from the machine (see
-    :func:`~thermal_explain.output.writer.default_workers`).
-    """
+    """How the writer draws: colormap, overlay weights, and whether to draw the figures."""
 
     colormap: str = "jet"
     original_alpha: float = 0.3
     heatmap_alpha: float = 0.7
     save_figures: bool = True
-    workers: int | None = None
 
 
 @dataclass
@@ -95,6 +90,8 @@ class ExplanationRun:
         broadcast: sends rank zero's object to every rank (``trainer.strategy.broadcast``),
             so that all ranks stop on the same one-line error.
         report: how to draw ``report.html`` (rank zero, at the end); ``None`` for none.
+        writer_workers: the writer's threads or processes; ``None`` sizes the pool for a
+            CPU engine (:func:`~thermal_explain.output.writer.default_workers`).
 
     Raises:
         ThermalExplainError: ``output_dir`` cannot be used, is in use by another run, or
@@ -117,6 +114,7 @@ class ExplanationRun:
         barrier: Barrier | None = None,
         broadcast: Callable[[Any], Any] | None = None,
         report: ReportSettings | None = None,
+        writer_workers: int | None = None,
     ) -> None:
         self.output_dir = prepare_output_dir(output_dir)
         self.report = report
@@ -140,6 +138,7 @@ class ExplanationRun:
                 rank=rank,
                 tensorboard=self.tensorboard,
                 all_paths=all_paths,
+                workers=writer_workers,
                 **asdict(output or OutputOptions()),
             )
         except BaseException:
