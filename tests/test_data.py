@@ -425,3 +425,5 @@ def test_predict_samples_carry_their_desaturated_original(tmp_path, monkeypatch)
     assert batch.backgrounds[1] is None  # too large to hold: the writer reads it again
     assert collate([ThermalImageDataset([small], image_size=16)[0]]).backgrounds is None
     assert batch.to("cpu").backgrounds is batch.backgrounds
+    assert batch.select([1]).backgrounds == [None]  # a part of a batch keeps its originals
+    np.testing.assert_array_equal(batch.select([0, 1]).backgrounds[0], expected)

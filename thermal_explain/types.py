@@ -57,6 +57,9 @@ class Batch:
             self.indices.index_select(0, index.to(self.indices.device)),
             [self.paths[i] for i in indices],
             [self.original_sizes[i] for i in indices],
+            backgrounds=(
+                None if self.backgrounds is None else [self.backgrounds[i] for i in indices]
+            ),
         )
 
     def to(self, device: torch.device | str) -> Batch:
