@@ -8,7 +8,7 @@ resamples it (see :func:`box_interpolation`) and the title lines are pasted in: 
 draws each title line once and it is reused while it repeats (the layer line for every image,
 the prediction line for every layer of an image), since drawing text glyph by glyph is the
 slowest part left. The pixels go to the fast PNG encoder tagged 300 DPI. The result matches
-the plain matplotlib rendering of the same figure (:meth:`FigureRenderer.plain`) pixel for
+the plain matplotlib rendering of the same figure (``imshow`` and a full draw) pixel for
 pixel, up to resampling rounding where the image is smoothed.
 """
 
@@ -134,18 +134,6 @@ class FigureRenderer:
     def render_png(self, overlay: np.ndarray, title: str) -> bytes:
         """The figure as PNG bytes tagged with the renderer's DPI."""
         return encode_png(self._draw(overlay, title), dpi=self.dpi)
-
-    def plain(self, overlay: np.ndarray, title: str) -> np.ndarray:
-        """The same figure drawn the ordinary way (``imshow``, a full draw), as RGB.
-
-        What :meth:`render` must look like; slow (a new figure per call).
-        """
-        layout = self._layout(_box_size(overlay.shape[:2], self._long_side))
-        layout.image_axes.imshow(overlay, aspect="auto")
-        for line, text in zip(layout.lines, _title_lines(title), strict=True):
-            line.set_text(text)
-        layout.canvas.draw()
-        return np.asarray(layout.canvas.buffer_rgba())[..., :3].copy()
 
     def _draw(self, overlay: np.ndarray, title: str) -> np.ndarray:
         """The cached figure of this size with this image and title, drawn in place."""
