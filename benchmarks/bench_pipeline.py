@@ -83,7 +83,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -242,11 +242,21 @@ def precision_argument(precision: str) -> dict[str, str]:
 
 
 def analyzer_tensorboard(wanted: bool) -> dict[str, bool]:
-    """The analyzer's TensorBoard argument when it has one (later versions log by default)."""
+    """The analyzer's TensorBoard argument when it has one (later versions log by default).
+
+    Newer analyzers take their options as keyword overrides of ``AnalysisOptions``, whose
+    fields (not the signature) name them.
+    """
     from thermal_explain import ThermalInterpretabilityAnalyzer
 
-    parameters = inspect.signature(ThermalInterpretabilityAnalyzer).parameters
-    if "log_to_tensorboard" in parameters:
+    names = set(inspect.signature(ThermalInterpretabilityAnalyzer).parameters)
+    try:
+        from thermal_explain.pipeline.options import AnalysisOptions
+    except ImportError:
+        pass
+    else:
+        names |= {item.name for item in fields(AnalysisOptions)}
+    if "log_to_tensorboard" in names:
         return {"log_to_tensorboard": wanted}
     if wanted:
         raise SystemExit("--tensorboard: this ThermalInterpretabilityAnalyzer cannot log to it")
