@@ -144,6 +144,13 @@ def _tensorboard_ms(root: Path, overlays: list[list[Any]], repeats: int) -> floa
     """CPU ms per image of logging every layer's overlay preview to TensorBoard."""
     from torch.utils.tensorboard import SummaryWriter
 
+    try:
+        from thermal_explain.output.board import log_image
+    except ImportError:  # versions that log with add_image
+
+        def log_image(logger: Any, tag: str, image: Any, step: int | None = None) -> None:
+            logger.add_image(tag, image, global_step=step, dataformats="HWC")
+
     board = SummaryWriter(str(root / "tensorboard"))
     step = [0]
 
@@ -151,7 +158,7 @@ def _tensorboard_ms(root: Path, overlays: list[list[Any]], repeats: int) -> floa
         step[0] += 1
         for i, previews in enumerate(overlays):
             for j, image in enumerate(previews):
-                board.add_image(f"o/{i}/{j}", image, global_step=step[0], dataformats="HWC")
+                log_image(board, f"o/{i}/{j}", image, step[0])
 
     try:
         return _cpu_ms(log, repeats) / len(overlays)

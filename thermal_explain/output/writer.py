@@ -46,6 +46,7 @@ from thermal_explain.checks import check_choice, check_int, check_names, check_n
 from thermal_explain.errors import ThermalExplainError
 from thermal_explain.output import journal
 from thermal_explain.output.atomic import atomic_write_text
+from thermal_explain.output.board import log_image
 from thermal_explain.output.colormaps import DEFAULT_COLORMAP, get_colormap
 from thermal_explain.output.folder import clear_outputs, make_folder, prepare_output_dir
 from thermal_explain.output.naming import (
@@ -532,9 +533,7 @@ class ResultWriter:
             for layer, image in message.result.previews:
                 tag = f"overlays/{message.result.stem}/{layer}"
                 try:
-                    self._tensorboard.add_image(
-                        tag, image, global_step=message.step, dataformats="HWC"
-                    )
+                    log_image(self._tensorboard, tag, image, message.step)
                 except Exception as error:  # a logger failure must not lose records
                     log.warning("TensorBoard logging stopped: %s", error)
                     self._tensorboard = None
