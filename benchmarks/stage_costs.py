@@ -7,7 +7,8 @@ and overlays, the 300-DPI figures, the ``.npy`` feature maps, the journal, Tenso
 previews, and the end-of-run files (results, report, summary plots) spread over the run's
 images. The table gives CPU milliseconds per image (every layer) and the share of the sum;
 whichever stage leads is the next bottleneck. The engine's figure is CPU time over all its
-threads; the rest runs on one thread (the writer's workers spread it over the cores).
+threads (on a GPU only what the host spends launching it); the rest runs on one thread (the
+writer's workers spread it over the cores).
 
 Imported by ``bench_pipeline.py``; heavy modules are imported inside functions.
 """
