@@ -208,3 +208,29 @@ def test_bad_arguments_fail_at_construction(arguments, name):
     with pytest.raises(ConfigurationError, match=name) as error:
         GradCAMCallback(**arguments)
     assert "\n" not in str(error.value)
+
+
+def test_predict_runs_in_the_trainers_precision(thermal_folder, tmp_path, monkeypatch):
+    from thermal_explain.cam import precision
+
+    monkeypatch.setattr(precision, "bfloat16_is_native", lambda device: True)
+    data = thermal_folder(n=2)
+    out = tmp_path / "analysis"
+    model = ThermalClassifier(class_names=["icas", "normal"])
+    datamodule = ThermalDataModule(
+        image_dir=str(data / "images"), pattern="*/*.png", image_size=32, batch_size=2
+    )
+    datamodule.set_class_names(model.class_names)
+    seen: list[str] = []
+
+    class Watching(GradCAMCallback):
+        def on_predict_end(self, trainer, pl_module):
+            seen.append(self._explainer.engine.precision)
+            super().on_predict_end(trainer, pl_module)
+
+    callback = Watching(output_dir=str(out), save_figures=False, log_to_tensorboard=False)
+    trainer = quiet_trainer(callbacks=[callback], precision="bf16-mixed")
+    trainer.predict(model, datamodule, return_predictions=False)
+    assert seen == ["bf16-mixed"]
+    records = json.loads((out / "analysis_results.json").read_text())
+    assert len(records) == 2 and all(r["status"] == "ok" for r in records)

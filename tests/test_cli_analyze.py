@@ -356,3 +356,73 @@ def test_localization_without_masks_is_a_one_line_error(
     )
     err = capsys.readouterr().err.strip()
     assert code == 2 and "mask_dir" in err and len(err.splitlines()) == 1
+
+
+def test_each_image_is_decoded_once(tiny_checkpoint, thermal_folder, tmp_path, monkeypatch):
+    from thermal_explain.output import worker
+
+    def no_second_read(path):
+        raise AssertionError(f"the writer decoded {path} again")
+
+    monkeypatch.setattr(worker, "read_image", no_second_read)
+    data = thermal_folder(n=3)
+    out = tmp_path / "out"
+    code = analyze_folder(
+        tiny_checkpoint(), data, "--output_dir", str(out), "--writer_workers", "1"
+    )
+    assert code == 0
+    assert all(record["status"] == "ok" for record in records_of(out))
+
+
+def test_precision_and_writer_options(tiny_checkpoint, thermal_folder, tmp_path, monkeypatch):
+    from thermal_explain.cam import precision
+
+    monkeypatch.setattr(precision, "bfloat16_is_native", lambda device: True)
+    data = thermal_folder(n=2)
+    out = tmp_path / "out"
+    args = ["--output_dir", str(out), "--no_figures", "--writer_workers", "0"]
+    assert analyze_folder(tiny_checkpoint(), data, *args, "--precision", "bf16-mixed") == 0
+    assert all(record["status"] == "ok" for record in records_of(out))
+    analyzer = ThermalInterpretabilityAnalyzer(
+        tiny_checkpoint(), output_dir=tmp_path / "api", precision="bf16-mixed", writer_workers=3
+    )
+    assert analyzer.explainer.engine.precision == "bf16-mixed"
+    assert analyzer.writer_workers == 3
+
+
+def test_bad_precision_is_one_line(tiny_checkpoint, thermal_folder, tmp_path, capsys):
+    data = thermal_folder(n=1)
+    out = str(tmp_path / "out")
+    assert analyze_folder(tiny_checkpoint(), data, "--output_dir", out, "--precision", "8") == 2
+    assert (
+        analyze_folder(
+            tiny_checkpoint(),
+            data,
+            "--output_dir",
+            out,
+            "--precision",
+            "16-mixed",
+            "--device",
+            "cpu",
+        )
+        == 2
+    )
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 2
+    assert "Expected argument `precision` to be one of" in errors[0]
+    assert "CUDA only" in errors[1]
+
+
+def test_resume_needs_the_same_precision_not_the_same_workers(
+    tiny_checkpoint, thermal_folder, tmp_path, monkeypatch, capsys
+):
+    from thermal_explain.cam import precision
+
+    monkeypatch.setattr(precision, "bfloat16_is_native", lambda device: True)
+    data = thermal_folder(n=2)
+    model = tiny_checkpoint()
+    args = ["--output_dir", str(tmp_path / "out"), "--no_figures"]
+    assert analyze_folder(model, data, *args, "--writer_workers", "1") == 0
+    assert analyze_folder(model, data, *args, "--writer_workers", "2") == 0  # resumes
+    assert analyze_folder(model, data, *args, "--precision", "bf16-mixed") == 2
+    assert "the precision" in capsys.readouterr().err

@@ -404,3 +404,26 @@ def test_module_random_flip_only_for_training(tmp_path: Path) -> None:
     assert module.train_dataset is not None and module.val_dataset is not None
     assert module.train_dataset.flip_probability == 0.5
     assert module.val_dataset.flip_probability == 0.0
+
+
+def test_predict_samples_carry_their_desaturated_original(tmp_path, monkeypatch) -> None:
+    import cv2
+    import numpy as np
+
+    from thermal_explain.data import dataset as dataset_module
+    from thermal_explain.data.dataset import ThermalImageDataset, collate
+
+    small, large = tmp_path / "small.png", tmp_path / "large.png"
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(small), rng.integers(0, 256, (20, 30, 3), dtype=np.uint8))
+    cv2.imwrite(str(large), rng.integers(0, 256, (40, 60, 3), dtype=np.uint8))
+    monkeypatch.setattr(dataset_module, "BACKGROUND_MAX_PIXELS", 20 * 30)
+    kept = ThermalImageDataset([small, large], image_size=16, keep_backgrounds=True)
+    batch = collate([kept[0], kept[1]])
+    expected = cv2.cvtColor(cv2.imread(str(small)), cv2.COLOR_BGR2GRAY)
+    np.testing.assert_array_equal(batch.backgrounds[0], expected)
+    assert batch.backgrounds[1] is None  # too large to hold: the writer reads it again
+    assert collate([ThermalImageDataset([small], image_size=16)[0]]).backgrounds is None
+    assert batch.to("cpu").backgrounds is batch.backgrounds
+    assert batch.select([1]).backgrounds == [None]  # a part of a batch keeps its originals
+    np.testing.assert_array_equal(batch.select([0, 1]).backgrounds[0], expected)

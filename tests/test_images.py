@@ -148,6 +148,15 @@ def test_to_model_input_shape_and_normalization() -> None:
         assert torch.allclose(tensor[channel], torch.full((32, 32), expected[channel]), atol=1e-5)
 
 
+def test_to_model_input_is_the_float32_formula_bit_for_bit() -> None:
+    image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    pixels = torch.from_numpy(image).permute(2, 0, 1).float() / 255.0
+    mean = torch.tensor(DEFAULT_MEAN).view(3, 1, 1)
+    std = torch.tensor(DEFAULT_STD).view(3, 1, 1)
+    tensor = to_model_input(image, 32, DEFAULT_MEAN, DEFAULT_STD)
+    assert torch.equal(tensor, (pixels - mean) / std) and tensor.is_contiguous()
+
+
 def test_to_model_input_resizes_whole_image_without_crop() -> None:
     image = np.zeros((20, 40, 3), dtype=np.uint8)
     image[:, 30:] = 255

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import io
 
+import cv2
 import numpy as np
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 from PIL import Image
 
 from thermal_explain.output.colormaps import get_colormap
-from thermal_explain.output.figures import FigureRenderer, figure_title
+from thermal_explain.output.figures import (
+    FigureRenderer,
+    _box_size,
+    box_interpolation,
+    figure_title,
+)
+from thermal_explain.output.render import blend, colorize
+
+JET = get_colormap("jet")
 
 
 def _overlay(height: int = 40, width: int = 56) -> np.ndarray:
@@ -64,3 +76,76 @@ def test_title_text() -> None:
     assert "backbone.layer2.1.conv2" in title
     assert "ICAS (85.4%)" in title and "explains: NORMAL" in title and "true: ICAS" in title
     assert "explains" not in figure_title("l", "ICAS", 0.5, "ICAS")
+
+
+def plain_rendering(renderer: FigureRenderer, overlay: np.ndarray, title: str) -> np.ndarray:
+    """The renderer's figure drawn the ordinary matplotlib way: ``imshow`` and a full draw."""
+    layout = renderer._layout(_box_size(overlay.shape[:2], renderer._long_side))
+    layout.image_axes.imshow(overlay, aspect="auto")
+    for line, text in zip(layout.lines, title.split("\n"), strict=True):
+        line.set_text(text)
+    layout.canvas.draw()
+    return np.asarray(layout.canvas.buffer_rgba())[..., :3].copy()
+
+
+def _smooth_overlay(height: int, width: int) -> np.ndarray:
+    """An overlay as the writer makes one: a smooth heatmap over a blurred gray image."""
+    rng = np.random.default_rng(height * width)
+    gray = cv2.GaussianBlur(rng.integers(0, 256, (height, width), dtype=np.uint8), (5, 5), 0)
+    heat = colorize(cv2.resize(rng.random((7, 7), dtype=np.float32), (width, height)), JET)
+    return blend(cv2.merge([gray, gray, gray]), heat, 0.3, 0.7)
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "tolerance"),
+    [
+        (56, 56, 0),  # enlarged more than 3x: nearest neighbour, exactly as matplotlib
+        (28, 40, 0),
+        (240, 320, 6),  # enlarged 3x or less: matplotlib smooths, bilinear comes close
+        (1200, 1600, 6),  # shrunk: area averaging against matplotlib's smoothing
+    ],
+)
+def test_figure_matches_the_plain_matplotlib_rendering(height, width, tolerance) -> None:
+    renderer = FigureRenderer(JET)
+    overlay = _smooth_overlay(height, width)
+    title = figure_title("backbone.layer1.1.conv2", "ICAS", 0.8542, "ICAS", "NORMAL")
+    renderer.render(overlay, "Grad-CAM backbone.layer4.1.conv2\nPredicted: NORMAL (51.0%)")
+    fast = renderer.render(overlay, title)
+    plain = plain_rendering(renderer, overlay, title)
+    assert fast.shape == plain.shape
+    difference = np.abs(fast.astype(int) - plain.astype(int)).max(axis=2)
+    assert difference.max() <= tolerance
+    assert difference.mean() < 1.0
+
+
+def test_png_of_the_figure_is_what_was_rendered_at_300_dpi() -> None:
+    renderer = FigureRenderer(JET)
+    overlay = _smooth_overlay(64, 48)
+    data = renderer.render_png(overlay, "a\nb")
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.info["dpi"] == pytest.approx((300, 300), abs=0.01)
+        decoded = np.asarray(image.convert("RGB"))
+    np.testing.assert_array_equal(decoded, plain_rendering(renderer, overlay, "a\nb"))
+
+
+@pytest.mark.parametrize(
+    ("source", "box"),
+    [
+        ((50, 50), (200, 200)),
+        ((50, 50), (150, 150)),
+        ((50, 50), (100, 100)),
+        ((50, 50), (120, 120)),
+        ((200, 300), (100, 150)),
+    ],
+)
+def test_box_interpolation_follows_matplotlib(source, box) -> None:
+    image = np.random.default_rng(0).integers(0, 256, (*source, 3), dtype=np.uint8)
+    figure = Figure(figsize=(box[1] / 100, box[0] / 100), dpi=100)
+    canvas = FigureCanvasAgg(figure)
+    figure.add_axes([0, 0, 1, 1]).imshow(image, aspect="auto")
+    figure.axes[0].set_axis_off()
+    canvas.draw()
+    drawn = np.asarray(canvas.buffer_rgba())[..., :3]
+    nearest = cv2.resize(image, box[::-1], interpolation=cv2.INTER_NEAREST_EXACT)
+    sharp = box_interpolation(source, box) == cv2.INTER_NEAREST_EXACT
+    assert np.array_equal(drawn, nearest) == sharp

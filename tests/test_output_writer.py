@@ -510,3 +510,45 @@ def test_a_dead_worker_process_falls_back_to_threads(
     writer = _writer(tmp_path / "out", workers=1, worker_type="process", save_figures=False)
     writer.submit([_explained(p) for p in paths])
     assert [r["status"] for r in writer.close()] == ["ok"] * 3
+
+
+@pytest.mark.parametrize("worker_type", ["thread", "process"])
+def test_a_carried_background_spares_reading_the_file_again(
+    tmp_path: Path, worker_type: str
+) -> None:
+    source = _image(tmp_path / "in" / "face.png", size=(24, 32))
+    gray = cv2.cvtColor(cv2.imread(source), cv2.COLOR_BGR2GRAY)
+    item = _explained(source)
+    item.background = gray
+    Path(source).unlink()  # only the carried pixels can draw the overlay now
+    output = tmp_path / "out"
+    with _writer(output, workers=1, worker_type=worker_type) as writer:
+        writer.submit([item])
+    records = json.loads((output / "analysis_results.json").read_text(encoding="utf-8"))
+    assert records[0]["status"] == "ok"
+    entry = records[0]["gradcam_results"][LAYERS[0]]
+    heatmap = cv2.imread(entry["heatmap_path"])
+    expected = cv2.addWeighted(cv2.merge([gray, gray, gray]), 0.3, heatmap, 0.7, 0.0)
+    np.testing.assert_array_equal(cv2.imread(entry["overlay_path"]), expected)
+
+
+def test_pool_size_follows_the_cores_the_engine_leaves(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(writer_module, "available_cores", lambda: 16)
+    assert writer_module.default_workers("cuda") == 15  # one core feeds the GPU
+    assert writer_module.default_workers("cuda", processes=4) == 3
+    assert writer_module.default_workers("cpu") == 8  # the CPU engine computes on all cores
+    monkeypatch.setattr(writer_module, "available_cores", lambda: 2)
+    assert writer_module.default_workers("cuda") == writer_module.default_workers("cpu") == 1
+    monkeypatch.setattr(writer_module, "available_cores", lambda: 1)
+    assert writer_module.default_workers("cuda", processes=2) == 1
+
+
+def test_auto_starts_processes_only_for_many_workers(tmp_path: Path) -> None:
+    paths = [f"img{i}.png" for i in range(writer_module.PROCESS_MIN_IMAGES)]
+    few = _writer(tmp_path / "few", workers=2, worker_type="auto", all_paths=paths)
+    many = _writer(tmp_path / "many", workers=4, worker_type="auto", all_paths=paths)
+    try:
+        assert few._worker_type == "thread" and many._worker_type == "process"
+    finally:
+        few.close(finalize=False)
+        many.close(finalize=False)

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
-
-if TYPE_CHECKING:
-    import numpy as np
 
 FUSED = "fused"
 """Name of the optional fused map: every layer's normalized map combined by element-wise max."""
@@ -35,6 +32,9 @@ class Batch:
         paths: ``N`` source file paths.
         original_sizes: ``N`` ``(height, width)`` of the files as read.
         failed: items of this batch that could not be read.
+        backgrounds: ``N`` desaturated originals, ``(height, width)`` uint8, that overlays
+            are drawn over (``None`` for an image the writer reads again instead, e.g. a very
+            large one), or ``None`` when the dataset does not keep them.
     """
 
     images: torch.Tensor
@@ -43,6 +43,7 @@ class Batch:
     paths: list[str]
     original_sizes: list[tuple[int, int]]
     failed: list[FailedItem] = field(default_factory=list)
+    backgrounds: list[np.ndarray | None] | None = None
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -56,6 +57,9 @@ class Batch:
             self.indices.index_select(0, index.to(self.indices.device)),
             [self.paths[i] for i in indices],
             [self.original_sizes[i] for i in indices],
+            backgrounds=(
+                None if self.backgrounds is None else [self.backgrounds[i] for i in indices]
+            ),
         )
 
     def to(self, device: torch.device | str) -> Batch:
@@ -67,6 +71,7 @@ class Batch:
             self.paths,
             self.original_sizes,
             self.failed,
+            self.backgrounds,
         )
 
 
@@ -99,6 +104,8 @@ class ExplainedImage:
     is the upper-cased ``<CLASS>`` part of output file names. ``pixels``, when set, is the
     ``(H, W, 3)`` uint8 RGB image the maps are drawn on instead of the file at
     ``image_path`` (inputs that are not files, or files whose transform is unknown).
+    ``background`` is the desaturated original, ``(height, width)`` uint8, when the batch
+    carried it (the writer reads the file again otherwise).
     """
 
     image_path: str
@@ -111,3 +118,4 @@ class ExplainedImage:
     layers: dict[str, LayerExplanation]
     probabilities: list[float] = field(default_factory=list)
     pixels: np.ndarray | None = None
+    background: np.ndarray | None = None

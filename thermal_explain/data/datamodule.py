@@ -281,6 +281,7 @@ class ThermalDataModule(L.LightningDataModule):
         paths = find_images(self.image_dir, self.pattern, self.image_path)
         root = Path(self.image_dir) if self.image_dir is not None else paths[0].parent
         self.predict_dataset = self._dataset(paths, "predict", root)
+        self.predict_dataset.keep_backgrounds = True  # the writer draws overlays over them
 
     def _labelled(self, root: Path, names: list[str] | None) -> tuple[list[Path], list[int]]:
         """Images under ``root`` with their class labels; every image must have a class."""

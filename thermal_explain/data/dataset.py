@@ -35,6 +35,8 @@ class Sample:
         index: position in the dataset.
         path: source file.
         original_size: ``(height, width)`` of the file as read.
+        background: the desaturated original, ``(height, width)`` uint8, when the dataset
+            keeps it for the writer (see :data:`BACKGROUND_MAX_PIXELS`).
     """
 
     image: torch.Tensor
@@ -42,6 +44,12 @@ class Sample:
     index: int
     path: str
     original_size: tuple[int, int]
+    background: np.ndarray | None = None
+
+
+BACKGROUND_MAX_PIXELS = 1 << 22
+"""Largest original (4 megapixels) whose desaturated copy travels with the batch to the
+writer; the writer reads a larger one again rather than hold it in memory while queued."""
 
 
 class ThermalImageDataset(Dataset):
@@ -50,7 +58,9 @@ class ThermalImageDataset(Dataset):
     ``__getitem__`` returns a :class:`Sample`, or a :class:`FailedItem` for a file that
     cannot be read (it never raises for a bad file). With ``flip_probability`` each
     image is mirrored left-right with that probability (training augmentation; in
-    asymmetry mode this swaps the two halves).
+    asymmetry mode this swaps the two halves). With ``keep_backgrounds`` each sample also
+    carries its desaturated original, which the writer draws overlays over instead of
+    reading and decoding the file a second time.
     """
 
     def __init__(
@@ -63,6 +73,7 @@ class ThermalImageDataset(Dataset):
         use_asymmetry: bool = False,
         class_names: Sequence[str] | None = None,
         flip_probability: float = 0.0,
+        keep_backgrounds: bool = False,
     ) -> None:
         check_preprocessing(image_size, mean, std, use_asymmetry)
         if not 0.0 <= flip_probability <= 1.0:
@@ -80,6 +91,7 @@ class ThermalImageDataset(Dataset):
         self.use_asymmetry = use_asymmetry
         self.class_names = None if class_names is None else list(class_names)
         self.flip_probability = float(flip_probability)
+        self.keep_backgrounds = bool(keep_backgrounds)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -116,7 +128,10 @@ class ThermalImageDataset(Dataset):
         except (ThermalExplainError, OSError, ValueError, cv2.error) as error:
             return FailedItem(str(path), _one_line(error), self._label_name(label))
         height, width = image.shape[:2]
-        return Sample(tensor, label, index, str(path), (height, width))
+        background = None
+        if self.keep_backgrounds and height * width <= BACKGROUND_MAX_PIXELS:
+            background = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        return Sample(tensor, label, index, str(path), (height, width), background)
 
     def _label_name(self, label: int) -> str | None:
         if self.class_names is None or not 0 <= label < len(self.class_names):
@@ -145,6 +160,11 @@ def collate(
         paths=[sample.path for sample in readable],
         original_sizes=[sample.original_size for sample in readable],
         failed=failed,
+        backgrounds=(
+            [sample.background for sample in readable]
+            if any(sample.background is not None for sample in readable)
+            else None
+        ),
     )
 
 

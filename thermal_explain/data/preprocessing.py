@@ -61,11 +61,12 @@ def to_model_input(
     shrinking = image_size * image_size < height * width
     interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
     resized = cv2.resize(image, (image_size, image_size), interpolation=interpolation)
-    tensor = torch.from_numpy(resized).permute(2, 0, 1).to(torch.float32).div_(255.0)
-    mean_t = torch.tensor(list(mean), dtype=torch.float32).view(3, 1, 1)
-    std_t = torch.tensor(list(std), dtype=torch.float32).view(3, 1, 1)
-    tensor = (tensor - mean_t) / std_t
-    return split_asymmetry(tensor) if use_asymmetry else tensor.contiguous()
+    # One image is too little work for torch's thread pool, whose threads stall while the
+    # writer's workers hold the cores: numpy does the same float32 arithmetic on one thread.
+    scaled = resized.astype(np.float32) / np.float32(255.0)
+    scaled = (scaled - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    tensor = torch.from_numpy(np.ascontiguousarray(scaled.transpose(2, 0, 1)))
+    return split_asymmetry(tensor) if use_asymmetry else tensor
 
 
 def split_asymmetry(x: torch.Tensor) -> torch.Tensor:

@@ -15,6 +15,7 @@ from typing_extensions import override
 
 from thermal_explain.cam import default_target_layers, get_method
 from thermal_explain.cam.modes import random_state_kept
+from thermal_explain.cam.precision import lightning_precision
 from thermal_explain.checks import check_class_names, check_int, check_names, check_number, expect
 from thermal_explain.data.dataset import ThermalImageDataset
 from thermal_explain.data.preprocessing import Preprocessing
@@ -34,6 +35,7 @@ from thermal_explain.modeling.checkpoints import TrainedWeights
 from thermal_explain.modeling.classifier import ThermalClassifier
 from thermal_explain.output.colormaps import get_colormap
 from thermal_explain.output.naming import RESULTS_FILE
+from thermal_explain.output.writer import default_workers
 from thermal_explain.pipeline.explainer import ExplainedBatch, Explainer
 from thermal_explain.pipeline.run import ExplanationRun, OutputOptions
 from thermal_explain.types import Batch
@@ -58,7 +60,9 @@ class GradCAMCallback(BasePredictionWriter):
     model's device and written under ``output_dir`` (records, report, TensorBoard
     overlays): a ``ThermalClassifier`` explains in its own ``predict_step``; any other
     module's batches are explained here, after its ``predict_step``. Image names come from
-    the dataset's paths when it has them, else ``batch<b>_<i>``.
+    the dataset's paths when it has them, else ``batch<b>_<i>``. The engine runs in the
+    trainer's precision (``--trainer.precision bf16-mixed`` or ``16-mixed``: autocast, maps
+    still computed in float32), and the writer's pool uses the CPU cores it leaves free.
 
     Args:
         layers: dotted layer names relative to the explained model; ``None`` takes the
@@ -214,6 +218,7 @@ class GradCAMCallback(BasePredictionWriter):
             metrics=self.metrics if predicting else (),
             mask_lookup=mask_lookup,
             metric_options=MetricOptions(steps=self.metric_steps),
+            precision=lightning_precision(trainer.precision),
         )
         return self._explainer
 
@@ -348,6 +353,9 @@ class GradCAMCallback(BasePredictionWriter):
             report=report_settings(self.method, self.target, self.metrics, datamodule)
             if self.html_report
             else None,
+            writer_workers=default_workers(
+                trainer.strategy.root_device.type, processes=trainer.num_devices
+            ),
         )
         if isinstance(dataset, ThermalImageDataset):
             # Resume: the loader is built after setup, over the images still to do only.

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import struct
-import zlib
-
 import cv2
 import numpy as np
 
-PNG_COMPRESSION = 1
-"""zlib level of every PNG written; with the RLE strategy and the "up" row filter this
-encodes smooth heatmaps and figures several times faster than zlib's defaults."""
+from thermal_explain.output.png import encode_png
+
+__all__ = ["blend", "colorize", "desaturate", "encode_png", "resize_map", "write_file"]
 
 
 def resize_map(display_map: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -44,36 +41,6 @@ def blend(
 ) -> np.ndarray:
     """``background * background_alpha + heatmap * heatmap_alpha``, saturated to uint8."""
     return cv2.addWeighted(background, background_alpha, heatmap, heatmap_alpha, 0.0)
-
-
-def encode_png(rgb: np.ndarray, dpi: int | None = None) -> bytes:
-    """Encode an RGB (or grayscale) uint8 image as PNG with fast zlib settings.
-
-    ``dpi`` adds a ``pHYs`` chunk so viewers and ``PIL`` report that resolution.
-    """
-    pixels = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb
-    params = [
-        cv2.IMWRITE_PNG_COMPRESSION,
-        PNG_COMPRESSION,
-        cv2.IMWRITE_PNG_STRATEGY,
-        cv2.IMWRITE_PNG_STRATEGY_RLE,
-        cv2.IMWRITE_PNG_FILTER,
-        cv2.IMWRITE_PNG_FILTER_UP,
-    ]
-    ok, encoded = cv2.imencode(".png", pixels, params)
-    if not ok:
-        raise OSError("PNG encoding failed")
-    data = encoded.tobytes()
-    return data if dpi is None else _with_dpi(data, dpi)
-
-
-def _with_dpi(png: bytes, dpi: int) -> bytes:
-    """Insert a ``pHYs`` chunk (pixels per metre) right after the PNG header chunk."""
-    per_metre = round(dpi / 0.0254)
-    body = b"pHYs" + struct.pack(">IIB", per_metre, per_metre, 1)
-    chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
-    header_end = 8 + 4 + 4 + 13 + 4
-    return png[:header_end] + chunk + png[header_end:]
 
 
 def write_file(path: str, data: bytes) -> None:

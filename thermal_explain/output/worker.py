@@ -47,7 +47,12 @@ class LayerJob:
 
 @dataclass(frozen=True)
 class ImageJob:
-    """Everything a worker needs to write one image's outputs and record."""
+    """Everything a worker needs to write one image's outputs and record.
+
+    ``background`` is the desaturated original ``(height, width)`` uint8 when the batch
+    carried it; ``pixels`` the ``(H, W, 3)`` uint8 input when it is not a file; without
+    either the worker reads the file again.
+    """
 
     image_path: str
     stem: str
@@ -58,6 +63,7 @@ class ImageJob:
     target_label: str
     layers: tuple[LayerJob, ...]
     pixels: np.ndarray | None = None
+    background: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -110,10 +116,10 @@ def _render(job: ImageJob, settings: RenderSettings, figures: FigureRenderer | N
         or settings.save_figures
         or settings.preview_size is not None
     )
-    original = None
-    if needs_pixels:
-        original = job.pixels if job.pixels is not None else read_image(job.image_path)
-    background = desaturate(original) if original is not None else None
+    original = job.pixels  # previews show the input beside the overlay
+    if original is None and needs_pixels and job.background is None:
+        original = read_image(job.image_path)
+    background = _background(job, original) if needs_pixels else None
     results: dict[str, dict[str, Any]] = {}
     previews: list[tuple[str, np.ndarray]] = []
     for layer in job.layers:
@@ -121,8 +127,8 @@ def _render(job: ImageJob, settings: RenderSettings, figures: FigureRenderer | N
         paths: dict[str, str | None] = dict.fromkeys(
             ("heatmap_path", "overlay_path", "overlay_plt_path")
         )
-        if original is not None and background is not None:
-            heatmap = colorize(resize_map(layer.display_map, original.shape[:2]), settings.lut)
+        if background is not None:
+            heatmap = colorize(resize_map(layer.display_map, background.shape[:2]), settings.lut)
             if settings.save_heatmaps:
                 paths["heatmap_path"] = _write(root, names.heatmap, encode_png(heatmap))
             overlay = blend(background, heatmap, settings.original_alpha, settings.heatmap_alpha)
@@ -142,7 +148,7 @@ def _render(job: ImageJob, settings: RenderSettings, figures: FigureRenderer | N
             if settings.preview_size is not None:
                 size = settings.preview_size
                 preview = labelled_pair(
-                    original,
+                    original if original is not None else background,
                     overlay,
                     name=PurePath(job.image_path).name,
                     predicted=job.predicted_label,
@@ -168,6 +174,14 @@ def _render(job: ImageJob, settings: RenderSettings, figures: FigureRenderer | N
         gradcam_results=results,
     )
     return JobResult(record, job.stem, previews)
+
+
+def _background(job: ImageJob, original: np.ndarray | None) -> np.ndarray:
+    """The desaturated original as ``(H, W, 3)`` uint8: carried by the job, or from ``original``."""
+    if job.background is not None:
+        return cv2.cvtColor(job.background, cv2.COLOR_GRAY2RGB)
+    assert original is not None
+    return desaturate(original)
 
 
 def _write(root: Path, relative: str, data: bytes) -> str:

@@ -1,8 +1,10 @@
 """``ResultWriter``: writes explained images to disk off the compute path.
 
 ``submit`` turns each :class:`~thermal_explain.types.ExplainedImage` into a small numpy job
-and hands it to a pool of worker threads or processes, which re-read the original image,
-render and write the PNG/NPY outputs. At most ``queue_size`` images are in
+(its maps and, when the batch carried it, its desaturated original, so the file is not
+decoded twice) and hands it to a pool of worker threads or processes (sized from the
+machine's cores, :func:`default_workers`), which render and write the PNG/NPY outputs.
+At most ``queue_size`` images are in
 flight: ``submit`` blocks when they are (backpressure), so memory stays flat however long
 the run. One collector thread receives finished records, appends them to this rank's
 journal (one flush + fsync per group of records that arrived together) and feeds
@@ -44,6 +46,7 @@ from thermal_explain.checks import check_choice, check_int, check_names, check_n
 from thermal_explain.errors import ThermalExplainError
 from thermal_explain.output import journal
 from thermal_explain.output.atomic import atomic_write_text
+from thermal_explain.output.board import log_image
 from thermal_explain.output.colormaps import DEFAULT_COLORMAP, get_colormap
 from thermal_explain.output.folder import clear_outputs, make_folder, prepare_output_dir
 from thermal_explain.output.naming import (
@@ -87,6 +90,11 @@ PREVIEW_SIZE = 160
 PROCESS_MIN_IMAGES = 64
 """Fewest images for which ``worker_type="auto"`` starts worker processes."""
 
+PROCESS_MIN_WORKERS = 4
+"""Fewest workers for which ``worker_type="auto"`` starts processes: below it, threads
+render as fast (PNG encoding, resizing and array work release the GIL) without each worker
+paying a second of start-up imports."""
+
 
 class ImageLogger(Protocol):
     """What the writer needs of a TensorBoard ``SummaryWriter``."""
@@ -124,13 +132,15 @@ class ResultWriter:
         save_overlays: write ``overlay_images/*_overlay.png``.
         save_figures: write the 300-DPI ``overlay_images/*_overlay_plt.png`` figures.
         save_feature_maps: write ``feature_maps/*.npy`` (the raw CAM).
-        workers: worker count; ``None`` = one per CPU core up to 4; ``0`` = render
-            synchronously inside ``submit``.
+        workers: worker count; ``None`` = :func:`default_workers` for a CPU engine (the
+            run passes the count for its device); ``0`` = render synchronously inside
+            ``submit``.
         worker_type: ``"process"`` (no GIL contention with the compute loop, but each
             worker pays a start-up import), ``"thread"`` (no start-up cost; the PNG encoding
             that dominates releases the GIL) or ``"auto"``: processes for figure runs of at
-            least ``PROCESS_MIN_IMAGES`` known paths, threads otherwise. If a worker process
-            dies or cannot start, the writer falls back to threads and retries its images.
+            least ``PROCESS_MIN_IMAGES`` known paths with at least ``PROCESS_MIN_WORKERS``
+            workers, threads otherwise. If a worker process dies or cannot start, the writer
+            falls back to threads and retries its images.
         queue_size: images in flight at most; ``submit`` blocks beyond it.
         overwrite: delete this tool's previous outputs in ``output_dir`` and start over.
         rank: this process's global rank (its journal is ``.journal/rank<rank>.jsonl``).
@@ -167,11 +177,12 @@ class ResultWriter:
         self.class_names = _names("class_names", class_names)
         self.layers = check_names("layers", layers)
         self.rank = check_int("rank", rank, 0)
-        self.workers = _default_workers() if workers is None else check_int("workers", workers, 0)
+        self.workers = default_workers() if workers is None else check_int("workers", workers, 0)
         check_choice("worker_type", worker_type, ("auto", "process", "thread"))
         if worker_type == "auto":
             large = all_paths is not None and len(all_paths) >= PROCESS_MIN_IMAGES
-            worker_type = "process" if save_figures and large else "thread"
+            many = self.workers >= PROCESS_MIN_WORKERS
+            worker_type = "process" if save_figures and large and many else "thread"
         self._worker_type: Literal["process", "thread"] = worker_type
         queue_size = check_int("queue_size", queue_size, 1)
         expect(
@@ -386,6 +397,7 @@ class ResultWriter:
             target_label=str(item.target_label),
             layers=layers,
             pixels=item.pixels,
+            background=_as_background(item.background),
         )
 
     def _begin(self) -> None:
@@ -522,9 +534,7 @@ class ResultWriter:
             for layer, image in message.result.previews:
                 tag = f"overlays/{message.result.stem}/{layer}"
                 try:
-                    self._tensorboard.add_image(
-                        tag, image, global_step=message.step, dataformats="HWC"
-                    )
+                    log_image(self._tensorboard, tag, image, message.step)
                 except Exception as error:  # a logger failure must not lose records
                     log.warning("TensorBoard logging stopped: %s", error)
                     self._tensorboard = None
@@ -598,8 +608,41 @@ def _as_map(value: Any) -> np.ndarray:
     return array
 
 
-def _default_workers() -> int:
-    return max(1, min(4, os.cpu_count() or 1))
+def _as_background(value: Any) -> np.ndarray | None:
+    """A ``(H, W)`` uint8 desaturated original, or ``None`` when there is none."""
+    if value is None:
+        return None
+    array = np.asarray(value)
+    if array.dtype != np.uint8 or array.ndim != 2:
+        raise ValueError(f"expected a (H, W) uint8 background, got {array.dtype} {array.shape}")
+    return array
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_workers(device: str = "cpu", processes: int = 1) -> int:
+    """Writer workers for one engine process: the CPU cores its engine leaves free.
+
+    A GPU engine keeps one core busy (loading batches, launching kernels) and the others
+    render, so a 16-core GPU machine writes about eight times what 2 cores do. A CPU engine
+    computes on every core; its threads leave gaps (between and inside kernels) that half as
+    many writer workers fill without starving it.
+
+    Args:
+        device: the engine's device type (``"cpu"``, ``"cuda"``, ...).
+        processes: engine processes sharing this machine's cores (DDP ranks per node).
+
+    Returns:
+        At least 1.
+    """
+    cores = max(1, available_cores() // max(1, processes))
+    return max(1, cores - 1 if device != "cpu" else cores // 2)
 
 
 def _names(name: str, value: Sequence[str]) -> list[str]:

@@ -6,12 +6,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from thermal_explain.cam.precision import autocast_dtype
 from thermal_explain.data.files import MaskLookup, find_images
 from thermal_explain.data.preprocessing import resolve_preprocessing
 from thermal_explain.errors import ConfigurationError
 from thermal_explain.metrics.suite import MetricOptions
 from thermal_explain.modeling.classifier import ThermalClassifier
 from thermal_explain.output.html import ReportSettings
+from thermal_explain.output.writer import default_workers
 from thermal_explain.pipeline.device import resolve_device
 from thermal_explain.pipeline.explainer import Explainer
 from thermal_explain.pipeline.manifest import analysis_manifest, model_facts
@@ -33,11 +35,11 @@ class ThermalInterpretabilityAnalyzer:
             checkpoint.
         options: an :class:`~thermal_explain.pipeline.options.AnalysisOptions`; keyword
             arguments override its fields (``output_dir``, ``method``, ``layers``,
-            ``target``, ``image_size``, ``batch_size``, ``device``, ``colormap``,
-            ``original_alpha``, ``heatmap_alpha``, ``save_figures``, ``log_to_tensorboard``,
-            ``overwrite``, ``allow_pickle``, ``num_workers``, ``quiet``, ``class_names``,
-            ``mask_dir``, ``metrics``, ``metric_steps``, ``perturbation``, ``fuse``,
-            ``html_report``).
+            ``target``, ``image_size``, ``batch_size``, ``device``, ``precision``,
+            ``colormap``, ``original_alpha``, ``heatmap_alpha``, ``save_figures``,
+            ``log_to_tensorboard``, ``overwrite``, ``allow_pickle``, ``num_workers``,
+            ``writer_workers``, ``quiet``, ``class_names``, ``mask_dir``, ``metrics``,
+            ``metric_steps``, ``perturbation``, ``fuse``, ``html_report``).
 
     Raises:
         ConfigurationError: an unknown or invalid option (the message names it).
@@ -85,12 +87,19 @@ class ThermalInterpretabilityAnalyzer:
             metrics=opts.metrics,
             mask_lookup=self._mask_of if self.mask_dir is not None else None,
             metric_options=MetricOptions(steps=opts.metric_steps, perturbation=opts.perturbation),
+            precision=opts.precision,
         )
+        autocast_dtype(self.explainer.engine.precision, self.device)  # says now what it runs in
         self.output = OutputOptions(
             colormap=opts.colormap,
             original_alpha=opts.original_alpha,
             heatmap_alpha=opts.heatmap_alpha,
             save_figures=opts.save_figures,
+        )
+        self.writer_workers = (
+            default_workers(self.device.type)
+            if opts.writer_workers is None
+            else opts.writer_workers
         )
         self.report = self._report_settings(str(model_path)) if opts.html_report else None
         self._overwrite = opts.overwrite
@@ -161,6 +170,7 @@ class ThermalInterpretabilityAnalyzer:
             log_to_tensorboard=self.options.log_to_tensorboard,
             manifest=self.manifest(),
             report=self.report,
+            writer_workers=self.writer_workers,
         )
         self._overwrite = False
         with run:

@@ -42,6 +42,7 @@ class Explainer:
         metrics: quality metrics to compute (see :mod:`thermal_explain.metrics.suite`).
         mask_lookup: image path -> mask file, for the localization metric.
         metric_options: settings of the metrics.
+        precision: the engine's precision (``32-true``, ``bf16-mixed``, ``16-mixed``).
     """
 
     def __init__(
@@ -57,13 +58,19 @@ class Explainer:
         metrics: Sequence[str] = (),
         mask_lookup: MaskLookup | None = None,
         metric_options: MetricOptions | None = None,
+        precision: str = "32-true",
     ) -> None:
         self.class_names = list(class_names)
         self.target = target
         self.asymmetry = asymmetry
         self.fuse = fuse
         self.engine = CAMEngine(
-            encoder, layers=layers, method=method, class_names=self.class_names, asymmetry=asymmetry
+            encoder,
+            layers=layers,
+            method=method,
+            class_names=self.class_names,
+            asymmetry=asymmetry,
+            precision=precision,
         )
         self._part_size: int | None = None
         self.quality = QualityMetrics(
@@ -85,6 +92,8 @@ class Explainer:
             "fuse": self.fuse,
             "metrics": list(self.quality.metrics),
             "metric_options": {"steps": options.steps, "perturbation": options.perturbation},
+            # float32 runs keep the manifest they had before precision was a setting
+            **({} if self.engine.precision == "32-true" else {"precision": self.engine.precision}),
         }
 
     @property
@@ -188,6 +197,7 @@ class Explainer:
         }
         sides = result.side_attribution
         sides = sides[:, 0].detach().float().cpu().tolist() if sides is not None else None
+        backgrounds = batch.backgrounds or [None] * len(batch.paths)
         items = []
         for i, path in enumerate(batch.paths):
             layers = {
@@ -210,6 +220,7 @@ class Explainer:
                     target_label=self.class_names[targets[i]],
                     layers=layers,
                     probabilities=[round(p, 4) for p in probabilities[i].tolist()],
+                    background=backgrounds[i],
                 )
             )
         return items

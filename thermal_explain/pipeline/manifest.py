@@ -43,6 +43,7 @@ _LABELS = {
     "layers": "the layers",
     "target": "the explained class",
     "fuse": "the fused map",
+    "precision": "the precision",
     "metrics": "the metrics",
     "version": "the thermal-explain version",
     "kind": "the kind of run",
@@ -166,7 +167,8 @@ def first_difference(
 
 _ORDER = (
     "kind", "version", "model", "models", "a", "b", "fingerprint", "class_names", "backbone",
-    "preprocessing", "method", "layers", "target", "fuse", "metrics", "metric_options", "output",
+    "preprocessing", "method", "layers", "target", "fuse", "precision", "metrics",
+    "metric_options", "output",
 )  # fmt: skip
 
 

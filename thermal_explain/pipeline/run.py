@@ -90,6 +90,8 @@ class ExplanationRun:
         broadcast: sends rank zero's object to every rank (``trainer.strategy.broadcast``),
             so that all ranks stop on the same one-line error.
         report: how to draw ``report.html`` (rank zero, at the end); ``None`` for none.
+        writer_workers: the writer's threads or processes; ``None`` sizes the pool for a
+            CPU engine (:func:`~thermal_explain.output.writer.default_workers`).
 
     Raises:
         ThermalExplainError: ``output_dir`` cannot be used, is in use by another run, or
@@ -112,6 +114,7 @@ class ExplanationRun:
         barrier: Barrier | None = None,
         broadcast: Callable[[Any], Any] | None = None,
         report: ReportSettings | None = None,
+        writer_workers: int | None = None,
     ) -> None:
         self.output_dir = prepare_output_dir(output_dir)
         self.report = report
@@ -135,6 +138,7 @@ class ExplanationRun:
                 rank=rank,
                 tensorboard=self.tensorboard,
                 all_paths=all_paths,
+                workers=writer_workers,
                 **asdict(output or OutputOptions()),
             )
         except BaseException:
@@ -256,6 +260,7 @@ def explain_files(
         std=preprocessing.std,
         use_asymmetry=preprocessing.use_asymmetry,
         class_names=names,
+        keep_backgrounds=True,
     )
     with Progress(total=len(todo), disable=quiet) as progress:
         for batch in batch_loader(dataset, batch_size, num_workers):

@@ -1,0 +1,36 @@
+"""Images logged to TensorBoard through the fast encoder."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from torch.utils.tensorboard import SummaryWriter
+
+from thermal_explain.output.board import log_image
+
+
+def test_a_summary_writer_gets_the_same_pixels(tmp_path) -> None:
+    pixels = np.random.default_rng(0).integers(0, 256, (12, 20, 3), dtype=np.uint8)
+    writer = SummaryWriter(str(tmp_path))
+    log_image(writer, "overlays/face/layer4", pixels, 3)
+    writer.close()
+    events = EventAccumulator(str(tmp_path), size_guidance={"images": 0})
+    events.Reload()
+    (event,) = events.Images("overlays/face/layer4")
+    assert (event.step, event.width, event.height) == (3, 20, 12)
+    with Image.open(io.BytesIO(event.encoded_image_string)) as image:
+        np.testing.assert_array_equal(np.asarray(image), pixels)
+
+
+def test_other_loggers_get_add_image() -> None:
+    calls = []
+
+    class Logger:
+        def add_image(self, tag, image, global_step=None, dataformats="CHW"):
+            calls.append((tag, image.shape, global_step, dataformats))
+
+    log_image(Logger(), "t", np.zeros((4, 5, 3), np.uint8), 7)
+    assert calls == [("t", (4, 5, 3), 7, "HWC")]
