@@ -30,6 +30,8 @@ class Batch:
         paths: ``N`` source file paths.
         original_sizes: ``N`` ``(height, width)`` of the files as read.
         failed: items of this batch that could not be read.
+        views: ``(V, N, C, H, W)`` independently augmented views of each image for
+            contrastive training (``images`` is then ``views[0]``); ``None`` elsewhere.
     """
 
     images: torch.Tensor
@@ -38,6 +40,7 @@ class Batch:
     paths: list[str]
     original_sizes: list[tuple[int, int]]
     failed: list[FailedItem] = field(default_factory=list)
+    views: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -51,6 +54,7 @@ class Batch:
             self.paths,
             self.original_sizes,
             self.failed,
+            None if self.views is None else self.views.to(device),
         )
 
 
