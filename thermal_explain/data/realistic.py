@@ -105,14 +105,14 @@ class RealisticDataset(SyntheticDataset):
 
 def draw_subject(rng: np.random.Generator, icas: bool) -> Subject:
     """Draw one person's fixed traits (and lesion, for an ICAS subject)."""
-    paired = {  # name: (left, right) strength; natural left-right differences of +-25 %
+    paired = {  # name: (left, right) strength; natural left-right differences of +-15 %
         "orbit": rng.uniform(0.6, 1.2),
         "canthus": rng.uniform(1.0, 1.8),
         "eye": -rng.uniform(0.3, 0.8),
         "cheek": -rng.uniform(0.2, 0.7),
     }
     features = {
-        name: (value * rng.uniform(0.75, 1.25), value * rng.uniform(0.75, 1.25))
+        name: (value * rng.uniform(0.85, 1.15), value * rng.uniform(0.85, 1.15))
         for name, value in paired.items()
     }
     features["forehead"] = (rng.uniform(0.2, 0.7),) * 2
@@ -127,7 +127,7 @@ def draw_subject(rng: np.random.Generator, icas: bool) -> Subject:
         chin=float(rng.uniform(0.0, 0.25)),
         skin=float(rng.uniform(33.0, 35.5)),
         features=features,
-        side_gradient=float(rng.uniform(-0.4, 0.4)),
+        side_gradient=float(rng.uniform(-0.25, 0.25)),
         hairline=float(rng.uniform(-0.9, -0.7)),
         fringe=fringe,
         fringe_side=1.0 if rng.random() < 0.5 else -1.0,
@@ -141,9 +141,10 @@ def subject_temperature(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One image's scene temperature field of ``subject``, in degrees Celsius.
 
-    Pose and framing are drawn per image: the head's centre moves by up to 2.5 % of the
-    side across and 3 % down, its size by +-5 %, it tilts by up to 5 degrees and turns
-    slightly. Skin temperature drifts by +-0.3 C between recordings.
+    Pose and framing are drawn per image, as in crops centred on the face: the head's
+    centre moves by up to 1.5 % of the side across and 2.5 % down, its size by +-4 %, it
+    tilts by up to 4 degrees and turns slightly. Skin temperature drifts by +-0.3 C
+    between recordings.
 
     Returns:
         ``(S, S)`` float32 temperatures, the ``(S, S)`` bool lesion mask (where the lesion
@@ -151,15 +152,15 @@ def subject_temperature(
     """
     grid = (np.arange(size, dtype=np.float32) + 0.5) / size
     u, v = np.meshgrid(grid, grid)
-    scale = rng.uniform(0.95, 1.05)
+    scale = rng.uniform(0.96, 1.04)
     half_width = subject.half_width * scale
-    cx, cy = 0.5 + rng.uniform(-0.025, 0.025), 0.47 + rng.uniform(-0.03, 0.03)
-    roll = np.deg2rad(rng.uniform(-5.0, 5.0))
+    cx, cy = 0.5 + rng.uniform(-0.015, 0.015), 0.47 + rng.uniform(-0.025, 0.025)
+    roll = np.deg2rad(rng.uniform(-4.0, 4.0))
     du, dv = u - cx, v - cy
     xf = (du * np.cos(roll) + dv * np.sin(roll)) / half_width
     yf = (-du * np.sin(roll) + dv * np.cos(roll)) / (half_width * subject.aspect)
     xf = xf * (1.0 + subject.chin * np.clip(yf, 0.0, None))  # narrower lower face
-    inner = xf - rng.uniform(-0.06, 0.06)  # yaw moves the features, not the outline
+    inner = xf - rng.uniform(-0.04, 0.04)  # yaw moves the features, not the outline
     skin = subject.skin + rng.uniform(-0.3, 0.3)
     radius = np.sqrt(xf**2 + yf**2)
     face = skin - 1.6 * radius**4 + subject.side_gradient * xf
