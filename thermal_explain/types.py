@@ -35,6 +35,8 @@ class Batch:
         backgrounds: ``N`` desaturated originals, ``(height, width)`` uint8, that overlays
             are drawn over (``None`` for an image the writer reads again instead, e.g. a very
             large one), or ``None`` when the dataset does not keep them.
+        views: ``(V, N, C, H, W)`` independently augmented views of each image for
+            contrastive training (``images`` is then ``views[0]``); ``None`` elsewhere.
     """
 
     images: torch.Tensor
@@ -44,6 +46,7 @@ class Batch:
     original_sizes: list[tuple[int, int]]
     failed: list[FailedItem] = field(default_factory=list)
     backgrounds: list[np.ndarray | None] | None = None
+    views: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -60,6 +63,7 @@ class Batch:
             backgrounds=(
                 None if self.backgrounds is None else [self.backgrounds[i] for i in indices]
             ),
+            views=None if self.views is None else self.views[:, index.to(self.views.device)],
         )
 
     def to(self, device: torch.device | str) -> Batch:
@@ -72,6 +76,7 @@ class Batch:
             self.original_sizes,
             self.failed,
             self.backgrounds,
+            None if self.views is None else self.views.to(device),
         )
 
 

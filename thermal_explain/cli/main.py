@@ -19,11 +19,14 @@ Lightning commands (LightningCLI; see `thermal-explain COMMAND --help`):
   fit        train a ThermalClassifier (configs/fit.yaml), heatmaps of a probe set per epoch
   validate   validate a checkpoint
   predict    explain every image of a folder (configs/predict.yaml)
+  pretrain   self-supervised two-view contrastive pretraining on unlabeled images
+             (configs/pretrain.yaml); its checkpoint goes to fit --model.pretrained
 
 Tool commands:
   analyze    the original tool's flags: --model_path P (--image_path I | --image_dir D)
   demo       offline demo on synthetic thermal faces with known lesions
-  synth      write a synthetic thermal-face data set with lesion masks
+  synth      write a synthetic thermal-face data set with lesion masks (--realistic:
+             several images per subject, for subject-disjoint validation)
   quickstart find the newest checkpoint and a data set here, then analyze
   compare    compare two models' heatmaps on the same images
   configs    write the shipped configs (fit, predict, demo) into a folder
@@ -40,6 +43,7 @@ TOOL_COMMANDS = {
     "quickstart": "thermal_explain.cli.quickstart",
     "compare": "thermal_explain.cli.compare",
     "configs": "thermal_explain.cli.configs",
+    "pretrain": "thermal_explain.cli.pretrain",
 }
 
 

@@ -5,6 +5,12 @@ from __future__ import annotations
 import sys
 
 from thermal_explain.cli.arguments import OneLineParser
+from thermal_explain.data.realistic import (
+    DEFAULT_LESION_STRENGTH,
+    GROUP_PATTERN,
+    IMAGES_PER_SUBJECT,
+    make_realistic_dataset,
+)
 from thermal_explain.data.synthetic import IMAGE_EXTENSIONS, make_synthetic_dataset
 from thermal_explain.errors import ThermalExplainError
 
@@ -21,11 +27,49 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--icas_fraction", type=float, default=0.5, help="fraction of ICAS faces")
     parser.add_argument("--ext", default="png", choices=IMAGE_EXTENSIONS, help="image format")
+    parser.add_argument(
+        "--realistic",
+        action="store_true",
+        help="several grayscale images per subject with per-subject variation (head, pose, "
+        "natural left-right differences, hair, glasses, sensor non-uniformity); file names "
+        "carry the subject",
+    )
+    parser.add_argument(
+        "--images_per_subject",
+        type=int,
+        default=None,
+        help=f"with --realistic: images of each subject ({IMAGES_PER_SUBJECT})",
+    )
+    parser.add_argument(
+        "--lesion_strength",
+        type=float,
+        default=None,
+        help=f"with --realistic: peak cooling of a lesion in degrees C ({DEFAULT_LESION_STRENGTH}:"
+        " visible on close look, not dominant)",
+    )
     args = parser.parse_args(argv)
+    realistic_only = {"--images_per_subject": args.images_per_subject}
+    realistic_only["--lesion_strength"] = args.lesion_strength
+    given = [name for name, value in realistic_only.items() if value is not None]
+    if given and not args.realistic:
+        print(f"error: {', '.join(given)} needs --realistic", file=sys.stderr)
+        return 2
     try:
-        dataset = make_synthetic_dataset(
-            args.out, args.n, args.size, args.seed, args.icas_fraction, args.ext
-        )
+        if args.realistic:
+            dataset = make_realistic_dataset(
+                args.out,
+                args.n,
+                args.size,
+                args.seed,
+                args.icas_fraction,
+                args.ext,
+                args.images_per_subject or IMAGES_PER_SUBJECT,
+                DEFAULT_LESION_STRENGTH if args.lesion_strength is None else args.lesion_strength,
+            )
+        else:
+            dataset = make_synthetic_dataset(
+                args.out, args.n, args.size, args.seed, args.icas_fraction, args.ext
+            )
     except ThermalExplainError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -34,4 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         f"wrote {len(dataset.paths)} images ({counts}) to {dataset.image_dir}; "
         f"lesion masks in {dataset.mask_dir}"
     )
+    if args.realistic:
+        subjects = len(set(dataset.subjects))
+        print(f"{subjects} subjects; split by subject with --data.group_pattern '{GROUP_PATTERN}'")
     return 0

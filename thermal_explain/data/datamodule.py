@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,13 +12,25 @@ import lightning as L
 from torch.utils.data import DataLoader
 
 from thermal_explain.checks import check_class_names, check_int, check_number, expect
-from thermal_explain.data.dataset import ThermalImageDataset, batch_loader, stratified_split
+from thermal_explain.data.augmentation import DEFAULT_AUGMENTATION, AugmentationPolicy, as_policy
+from thermal_explain.data.dataset import (
+    ThermalImageDataset,
+    batch_loader,
+    check_views,
+    stratified_split,
+)
 from thermal_explain.data.files import (
     PATTERN_HINT,
     MaskLookup,
     find_images,
     infer_class_names,
     label_index,
+)
+from thermal_explain.data.groups import (
+    compile_group_pattern,
+    group_ids,
+    grouped_split,
+    warn_shared_groups,
 )
 from thermal_explain.data.preprocessing import (
     DEFAULT_IMAGE_SIZE,
@@ -32,7 +45,7 @@ log = logging.getLogger(__name__)
 
 
 class ThermalDataModule(L.LightningDataModule):
-    """Thermal face images for ``fit``, ``validate`` and ``predict``.
+    r"""Thermal face images for ``fit``, ``validate`` and ``predict``.
 
     fit/validate read labelled images from class sub-folders (one folder per class, the
     folder name is the class): ``train_dir``/``val_dir`` when given, else ``image_dir``
@@ -43,7 +56,9 @@ class ThermalDataModule(L.LightningDataModule):
     mirrors the data folder with ``<stem>.png`` masks.
 
     Batches are :class:`thermal_explain.types.Batch`; unreadable files travel in
-    ``batch.failed`` instead of stopping the run.
+    ``batch.failed`` instead of stopping the run. Training batches carry ``views``
+    augmented views of each image (``batch.views``, for two-view contrastive training);
+    validation and predict images are never augmented.
 
     Args:
         image_path: one image to predict.
@@ -61,8 +76,18 @@ class ThermalDataModule(L.LightningDataModule):
         num_workers: DataLoader worker processes.
         val_fraction: share of each class held out for validation (no ``val_dir``).
         seed: seed of the train/validation split.
-        random_flip: mirror training images left-right at random (half of them); only
-            for classes that do not depend on the side, such as ICAS vs normal.
+        random_flip: mirror training images left-right at random (half of them) before
+            augmentation; only for classes that do not depend on the side, such as ICAS
+            vs normal. The augmentation policy flips by itself; this flip is for runs
+            with augmentation off.
+        augmentation: the training augmentation policy
+            (:class:`~thermal_explain.data.augmentation.AugmentationPolicy`; on by
+            default, ``--data.augmentation.enabled false`` switches it off).
+        views: augmented views of each training image per batch (2: two-view
+            contrastive training; 1: one view, as plain supervised training).
+        group_pattern: regular expression on the file name naming the subject (e.g.
+            ``s(\d+)_`` or a patient id); the split then keeps all images of a subject
+            on one side.
     """
 
     def __init__(
@@ -83,6 +108,9 @@ class ThermalDataModule(L.LightningDataModule):
         val_fraction: float = 0.2,
         seed: int = 42,
         random_flip: bool = False,
+        augmentation: AugmentationPolicy = DEFAULT_AUGMENTATION,
+        views: int = 2,
+        group_pattern: str | None = None,
     ) -> None:
         super().__init__()
         if image_path is not None and image_dir is not None:
@@ -106,6 +134,9 @@ class ThermalDataModule(L.LightningDataModule):
         check_int("num_workers", num_workers, 0)
         check_int("seed", seed)
         check_number("val_fraction", val_fraction, 0.0, 1.0, high_open=True)
+        check_views(views)
+        if group_pattern is not None:
+            compile_group_pattern(group_pattern)
         self.image_path = image_path
         self.image_dir = image_dir
         self.pattern = pattern
@@ -125,6 +156,9 @@ class ThermalDataModule(L.LightningDataModule):
         self.seed = seed
         self.random_flip = bool(random_flip)
         self._class_names = None if class_names is None else check_class_names(class_names)
+        self.augmentation = as_policy(augmentation)
+        self.views = views
+        self.group_pattern = group_pattern
         self._names_known = class_names is not None
         self._roots: dict[str, Path] = {}
         self.train_dataset: ThermalImageDataset | None = None
@@ -257,21 +291,35 @@ class ThermalDataModule(L.LightningDataModule):
             )
         if train_root is not None and (stage == "fit" or self.val_dir is None):
             paths, labels = self._labelled(Path(train_root), names)
-            if self.val_dir is None:
-                train_idx, val_idx = stratified_split(labels, self.val_fraction, self.seed)
-            else:
-                train_idx, val_idx = list(range(len(paths))), []
+            if stage == "fit":
+                _check_class_sizes(labels, names or [], train_root)
+            train_idx, val_idx = self._split(paths, labels)
             self.train_dataset = self._dataset([paths[i] for i in train_idx], "train", train_root)
             self.train_dataset.flip_probability = 0.5 if self.random_flip else 0.0
+            if stage == "fit":
+                self.train_dataset.augmentation = self.augmentation
+                self.train_dataset.views = self.views
             self.val_dataset = self._dataset([paths[i] for i in val_idx], "val", train_root)
         if self.val_dir is not None:
             paths, _ = self._labelled(Path(self.val_dir), names)
             self.val_dataset = self._dataset(paths, "val", self.val_dir)
+            if self.group_pattern is not None and self.train_dataset is not None:
+                warn_shared_groups(self.train_dataset.paths, paths, self.group_pattern)
         if stage == "validate" and not len(self.val_dataset or []):
             raise ConfigurationError(
                 "nothing to validate: val_fraction is 0; pass --data.val_dir or a "
                 "--data.val_fraction above 0"
             )
+
+    def _split(self, paths: list[Path], labels: list[int]) -> tuple[list[int], list[int]]:
+        """Train/validation indices: all for training with ``val_dir``, else split (by
+        subject with ``group_pattern``)."""
+        if self.val_dir is not None:
+            return list(range(len(paths))), []
+        if self.group_pattern is None:
+            return stratified_split(labels, self.val_fraction, self.seed)
+        groups = group_ids(paths, self.group_pattern)
+        return grouped_split(labels, groups, self.val_fraction, self.seed)
 
     def _setup_predict(self) -> None:
         if self.image_path is None and self.image_dir is None:
@@ -370,3 +418,16 @@ class ThermalDataModule(L.LightningDataModule):
 
 def _listed(value: object) -> object:
     return list(value) if isinstance(value, tuple) else value
+
+
+def _check_class_sizes(labels: Sequence[int], names: Sequence[str], root: str | Path) -> None:
+    """Every class needs two training images (one may go to validation)."""
+    counts = Counter(labels)
+    small = [(name, counts.get(index, 0)) for index, name in enumerate(names)]
+    small = [(name, count) for name, count in small if count < 2]
+    if small:
+        listed = ", ".join(f"'{name}' has {count}" for name, count in small)
+        raise ConfigurationError(
+            f"fit needs at least 2 images per class but under '{root}' {listed}; add images "
+            "to that class folder or remove the folder"
+        )

@@ -13,12 +13,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from thermal_explain.data.augmentation import AugmentationPolicy, ThermalAugmentation
 from thermal_explain.data.images import read_image
 from thermal_explain.data.preprocessing import (
     DEFAULT_MEAN,
     DEFAULT_STD,
     Preprocessing,
     check_preprocessing,
+    split_asymmetry,
     to_model_input,
 )
 from thermal_explain.errors import ConfigurationError, ThermalExplainError
@@ -37,6 +39,8 @@ class Sample:
         original_size: ``(height, width)`` of the file as read.
         background: the desaturated original, ``(height, width)`` uint8, when the dataset
             keeps it for the writer (see :data:`BACKGROUND_MAX_PIXELS`).
+        views: ``(V, C, S, W)`` augmented views for contrastive training (``image`` is
+            ``views[0]``), ``None`` for a single view.
     """
 
     image: torch.Tensor
@@ -45,6 +49,7 @@ class Sample:
     path: str
     original_size: tuple[int, int]
     background: np.ndarray | None = None
+    views: torch.Tensor | None = None
 
 
 BACKGROUND_MAX_PIXELS = 1 << 22
@@ -60,7 +65,10 @@ class ThermalImageDataset(Dataset):
     image is mirrored left-right with that probability (training augmentation; in
     asymmetry mode this swaps the two halves). With ``keep_backgrounds`` each sample also
     carries its desaturated original, which the writer draws overlays over instead of
-    reading and decoding the file a second time.
+    reading and decoding the file a second time. With an active ``augmentation`` policy
+    each sample is augmented (:mod:`thermal_explain.data.augmentation`, before the
+    asymmetry split); with ``views`` >= 2 it carries that many independently augmented
+    views for contrastive training.
     """
 
     def __init__(
@@ -74,10 +82,13 @@ class ThermalImageDataset(Dataset):
         class_names: Sequence[str] | None = None,
         flip_probability: float = 0.0,
         keep_backgrounds: bool = False,
+        augmentation: AugmentationPolicy | None = None,
+        views: int = 1,
     ) -> None:
         check_preprocessing(image_size, mean, std, use_asymmetry)
         if not 0.0 <= flip_probability <= 1.0:
             raise ConfigurationError(f"flip_probability must be in 0..1, got {flip_probability!r}")
+        check_views(views)
         self.paths = [Path(path) for path in paths]
         self.labels = [-1] * len(self.paths) if labels is None else [int(x) for x in labels]
         if len(self.labels) != len(self.paths):
@@ -92,6 +103,19 @@ class ThermalImageDataset(Dataset):
         self.class_names = None if class_names is None else list(class_names)
         self.flip_probability = float(flip_probability)
         self.keep_backgrounds = bool(keep_backgrounds)
+        self.views = views
+        self.augmentation = augmentation
+
+    @property
+    def augmentation(self) -> AugmentationPolicy | None:
+        """The training augmentation policy (``None``: images as they are)."""
+        return self._policy
+
+    @augmentation.setter
+    def augmentation(self, policy: AugmentationPolicy | None) -> None:
+        self._policy = policy
+        active = policy is not None and policy.active
+        self._augment = ThermalAugmentation(policy, self.mean, self.std) if active else None
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -124,14 +148,31 @@ class ThermalImageDataset(Dataset):
             image = read_image(path)
             if self.flip_probability and float(torch.rand(())) < self.flip_probability:
                 image = np.ascontiguousarray(image[:, ::-1])
-            tensor = to_model_input(image, self.image_size, self.mean, self.std, self.use_asymmetry)
+            if self._augment is None and self.views == 1:
+                views = None
+                tensor = to_model_input(
+                    image, self.image_size, self.mean, self.std, self.use_asymmetry
+                )
+            else:
+                views = self._draw_views(image)
+                tensor = views[0]
         except (ThermalExplainError, OSError, ValueError, cv2.error) as error:
             return FailedItem(str(path), _one_line(error), self._label_name(label))
         height, width = image.shape[:2]
         background = None
         if self.keep_backgrounds and height * width <= BACKGROUND_MAX_PIXELS:
             background = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-        return Sample(tensor, label, index, str(path), (height, width), background)
+        views = views if self.views > 1 else None
+        return Sample(tensor, label, index, str(path), (height, width), background, views)
+
+    def _draw_views(self, image: np.ndarray) -> torch.Tensor:
+        """``(V, C, S, W)``: the image preprocessed once, then augmented per view."""
+        full = to_model_input(image, self.image_size, self.mean, self.std, use_asymmetry=False)
+        views = []
+        for _ in range(self.views):
+            view = self._augment(full) if self._augment is not None else full
+            views.append(split_asymmetry(view) if self.use_asymmetry else view)
+        return torch.stack(views)
 
     def _label_name(self, label: int) -> str | None:
         if self.class_names is None or not 0 <= label < len(self.class_names):
@@ -145,12 +186,16 @@ def collate(
     """Stack readable samples into a :class:`Batch`; failed ones go to ``batch.failed``.
 
     With no readable sample, ``images`` is ``(0, *input_shape)`` (``(0, 3, 0, 0)`` when
-    ``input_shape`` is not given).
+    ``input_shape`` is not given). Samples with ``views`` give ``batch.views`` of shape
+    ``(V, N, C, H, W)``.
     """
     readable = [sample for sample in samples if isinstance(sample, Sample)]
     failed = [sample for sample in samples if isinstance(sample, FailedItem)]
+    views = None
     if readable:
         images = torch.stack([sample.image for sample in readable])
+        if all(sample.views is not None for sample in readable):
+            views = torch.stack([sample.views for sample in readable], dim=1)
     else:
         images = torch.zeros((0, *(input_shape or (3, 0, 0))), dtype=torch.float32)
     return Batch(
@@ -165,7 +210,18 @@ def collate(
             if any(sample.background is not None for sample in readable)
             else None
         ),
+        views=views,
     )
+
+
+def check_views(views: object) -> int:
+    """``views`` if it is an integer >= 1, else a one-line ConfigurationError."""
+    if isinstance(views, bool) or not isinstance(views, int) or views < 1:
+        raise ConfigurationError(
+            f"Expected argument `views` to be an integer >= 1 (2 for two-view contrastive "
+            f"training) but got {views!r}"
+        )
+    return views
 
 
 def class_balanced_indices(labels: Sequence[int], n: int, seed: int) -> list[int]:

@@ -187,7 +187,8 @@ def load_encoder(
     if arch.num_classes is None:
         raise CheckpointError(
             f"checkpoint '{path}' holds no classifier weights (classifier.weight); pass a "
-            "checkpoint saved after training the classifier"
+            "checkpoint saved after training the classifier (an encoder without one, e.g. "
+            "from thermal-explain pretrain, is a start for fit --model.pretrained)"
         )
     head_size = arch.projection_dim or projection_dim or 128
     encoder = _encoder_from_weights(arch, head_size, weights)

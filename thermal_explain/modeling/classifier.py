@@ -24,6 +24,12 @@ from thermal_explain.modeling.batchnorm import (
 from thermal_explain.modeling.checkpoints import TrainedWeights, checkpoint_weights, load_encoder
 from thermal_explain.modeling.encoder import ASYMMETRY_CHANNELS, RGB_CHANNELS, ThermalEncoder
 from thermal_explain.modeling.losses import SupConLoss
+from thermal_explain.modeling.pretrained import apply_pretrained, read_pretrained
+from thermal_explain.modeling.training import (
+    adamw_with_cosine,
+    labelled_views,
+    memorizing_warning,
+)
 from thermal_explain.types import Batch
 
 log = logging.getLogger(__name__)
@@ -67,6 +73,11 @@ PREPROCESSING_KEY = "preprocessing"
 class ThermalClassifier(L.LightningModule):
     """Contrastive thermal-image classifier trained with SupCon plus cross-entropy.
 
+    A training batch with ``views`` (two augmented views of each image, the data
+    module's default) trains on all ``2N`` views: SupCon over them (each view's
+    positives: the other view of its image and every view of its class) plus
+    cross-entropy on each view. A batch without views trains on its images.
+
     Args:
         backbone: ``resnet18``, ``resnet34`` or ``resnet50``; ``None`` means the checkpoint's
             depth, or ``resnet18`` without a checkpoint.
@@ -82,6 +93,10 @@ class ThermalClassifier(L.LightningModule):
         use_asymmetry: 6-channel asymmetry input (left face + mirrored right face); a
             6-channel checkpoint turns it on.
         allow_pickle: let ``model_path`` hold pickled objects (trusted files only).
+        pretrained: start the backbone from ``imagenet`` (torchvision's weights) or from
+            a checkpoint file, e.g. one ``thermal-explain pretrain`` wrote (see
+            :mod:`thermal_explain.modeling.pretrained`); the classifier starts afresh.
+            Not with ``model_path``.
 
     Batches are :class:`thermal_explain.types.Batch`; samples labelled ``-1`` are left out of
     the losses and metrics. The resolved architecture, ``class_names`` and ``use_asymmetry``
@@ -103,6 +118,7 @@ class ThermalClassifier(L.LightningModule):
         ce_weight: float = 1.0,
         temperature: float = 0.1,
         allow_pickle: bool = False,
+        pretrained: str | None = None,
     ) -> None:
         super().__init__()
         _check_training_args(
@@ -124,18 +140,28 @@ class ThermalClassifier(L.LightningModule):
                 f"in_channels={in_channels} but use_asymmetry=True needs {ASYMMETRY_CHANNELS}; "
                 "drop in_channels or use_asymmetry"
             )
+        if model_path is not None and pretrained is not None:
+            raise ConfigurationError(
+                "pass either model_path (a trained model to use) or pretrained (a start for "
+                "training), not both"
+            )
         self.model_path = model_path
         self._allow_pickle = allow_pickle
         self._ckpt_weights: TrainedWeights | None = None
         stored_names: list[str] | None = None
         stored_preprocessing: dict[str, Any] | None = None
         if model_path is None:
+            start = (
+                None if pretrained is None else read_pretrained(pretrained, backbone, allow_pickle)
+            )
             self.encoder = ThermalEncoder(
-                backbone or "resnet18",
+                backbone or (start.backbone if start is not None else "resnet18"),
                 in_channels or (ASYMMETRY_CHANNELS if use_asymmetry else RGB_CHANNELS),
                 len(class_names) if class_names is not None else num_classes or 2,
                 projection_dim,
             )
+            if start is not None:
+                apply_pretrained(self.encoder, start)
             # What pins the number of classes (``None``: the training data may still set it).
             self._classes_fixed_by = "num_classes" if num_classes is not None else None
         else:
@@ -318,6 +344,15 @@ class ThermalClassifier(L.LightningModule):
         images = (batch.images.to(self.device) for batch in loader if len(batch) > 1)
         recalibrate_batch_norm(self.encoder, images, BN_RECALIBRATION_BATCHES)
 
+    def on_train_end(self) -> None:
+        """Warn (one line) when training accuracy is far above validation accuracy."""
+        metrics = self.trainer.callback_metrics
+        if "train_acc" not in metrics or "val_acc" not in metrics:
+            return
+        message = memorizing_warning(float(metrics["train_acc"]), float(metrics["val_acc"]))
+        if message is not None and self.trainer.is_global_zero:
+            log.warning(message)
+
     def _labelled(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """The ``(n, C, H, W)`` images and ``(n,)`` labels of samples with a known label."""
         known = batch.labels >= 0
@@ -334,8 +369,9 @@ class ThermalClassifier(L.LightningModule):
         return loss
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor | None:
-        """Weighted cross-entropy + SupCon; skips batches with fewer than 2 labelled images."""
-        images, labels = self._labelled(batch)
+        """Weighted cross-entropy + SupCon over every view; skips batches with fewer than
+        2 labelled inputs."""
+        images, labels = labelled_views(batch)
         if labels.numel() < 2:
             return None
         embeddings, logits = self.encoder.forward_all(images)
@@ -387,19 +423,7 @@ class ThermalClassifier(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         """AdamW, with cosine annealing over ``trainer.max_epochs`` when that is known."""
-        optimizer = torch.optim.AdamW(
-            self.parameters(),
-            lr=self.hparams["learning_rate"],
-            weight_decay=self.hparams["weight_decay"],
-        )
-        max_epochs = self.trainer.max_epochs if self._trainer is not None else None
-        if not max_epochs or max_epochs < 1:
-            return optimizer
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_epochs)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"},
-        }
+        return adamw_with_cosine(self, self.hparams["learning_rate"], self.hparams["weight_decay"])
 
 
 def _load_checkpoint(

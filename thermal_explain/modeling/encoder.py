@@ -53,6 +53,15 @@ def build_backbone(name: str, in_channels: int) -> tuple[nn.Module, int]:
     return backbone, feature_dim
 
 
+def build_projection_head(feature_dim: int, projection_dim: int) -> nn.Sequential:
+    """The contrastive projection head: ``(N, feature_dim)`` -> ``(N, projection_dim)``."""
+    return nn.Sequential(
+        nn.Linear(feature_dim, feature_dim),
+        nn.ReLU(inplace=True),
+        nn.Linear(feature_dim, projection_dim),
+    )
+
+
 class ThermalEncoder(nn.Module):
     """ResNet backbone with a contrastive projection head and a linear classifier.
 
@@ -72,11 +81,7 @@ class ThermalEncoder(nn.Module):
             raise ConfigurationError(f"num_classes must be an integer >= 2 but got {num_classes!r}")
         _check_positive_int("projection_dim", projection_dim)
         self.backbone, feature_dim = build_backbone(backbone, in_channels)
-        self.projection_head = nn.Sequential(
-            nn.Linear(feature_dim, feature_dim),
-            nn.ReLU(inplace=True),
-            nn.Linear(feature_dim, projection_dim),
-        )
+        self.projection_head = build_projection_head(feature_dim, projection_dim)
         self.classifier = nn.Linear(feature_dim, num_classes)
         self.backbone_name = backbone
         self.in_channels = in_channels

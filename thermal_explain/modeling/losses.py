@@ -1,4 +1,4 @@
-"""Supervised contrastive loss (SupCon, the L_out form of Khosla et al., 2020)."""
+"""Contrastive losses: SupCon (the L_out form of Khosla et al., 2020) and NT-Xent (SimCLR)."""
 
 from __future__ import annotations
 
@@ -46,6 +46,30 @@ def supcon_loss(
     positive_log_prob = log_prob.masked_fill(~positives, 0.0).sum(dim=1)
     per_anchor = -positive_log_prob[anchors] / counts[anchors]
     return per_anchor.mean()
+
+
+def nt_xent_loss(views: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
+    """NT-Xent, the self-supervised loss of SimCLR (Chen et al., 2020), over ``V`` views.
+
+    Every embedding's only positives are the other views of the same image; all other
+    embeddings of the batch are negatives. That is exactly :func:`supcon_loss` with the
+    image index as the label, which is how it is computed.
+
+    Args:
+        views: ``(V, N, D)`` L2-normalized embeddings, ``V >= 2`` views of ``N`` images.
+        temperature: ``t > 0``.
+
+    Returns:
+        A scalar tensor.
+    """
+    if views.ndim != 3 or views.shape[0] < 2:
+        raise ConfigurationError(
+            f"nt_xent_loss expects (V, N, D) embeddings of V >= 2 views but got "
+            f"{tuple(views.shape)}"
+        )
+    count, n = views.shape[:2]
+    image_ids = torch.arange(n, device=views.device).repeat(count)
+    return supcon_loss(views.reshape(count * n, -1), image_ids, temperature)
 
 
 class SupConLoss(nn.Module):

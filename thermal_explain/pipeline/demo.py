@@ -12,6 +12,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 
+from thermal_explain.data.augmentation import NO_AUGMENTATION
 from thermal_explain.data.datamodule import ThermalDataModule
 from thermal_explain.data.synthetic import make_synthetic_dataset
 from thermal_explain.lightning.callback import GradCAMCallback
@@ -141,6 +142,10 @@ def _fit(
         seed=settings.seed,
         use_asymmetry=settings.use_asymmetry,
         random_flip=True,
+        # The demo's faces differ only by the lesion: one plain view per image learns them
+        # in a few CPU minutes (the default two-view recipe is for real, varied data).
+        augmentation=NO_AUGMENTATION,
+        views=1,
     )
     model = ThermalClassifier(
         backbone="resnet18",
