@@ -31,6 +31,11 @@ class Batch:
         paths: ``N`` source file paths.
         original_sizes: ``N`` ``(height, width)`` of the files as read.
         failed: items of this batch that could not be read.
+        signals: ``(N, S, S)`` float values for the left-right readout on the full-width
+            input grid: degrees Celsius for temperature inputs (NaN where unknown), gray
+            level 0-255 for pictures; ``None`` when the batch was not read from files.
+        input_kinds: ``N`` of ``image``, ``flir_radiometric``, ``temperature_array``.
+        temperatures: ``N`` ``temperature`` record entries (``None`` for pictures).
     """
 
     images: torch.Tensor
@@ -39,6 +44,9 @@ class Batch:
     paths: list[str]
     original_sizes: list[tuple[int, int]]
     failed: list[FailedItem] = field(default_factory=list)
+    signals: torch.Tensor | None = None
+    input_kinds: list[str] | None = None
+    temperatures: list[dict[str, object] | None] | None = None
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -46,12 +54,20 @@ class Batch:
     def select(self, indices: Sequence[int]) -> Batch:
         """The readable images at ``indices`` as a batch of their own (no failed items)."""
         index = torch.as_tensor(list(indices), dtype=torch.long)
+        signals = self.signals
         return Batch(
             self.images.index_select(0, index.to(self.images.device)),
             self.labels.index_select(0, index.to(self.labels.device)),
             self.indices.index_select(0, index.to(self.indices.device)),
             [self.paths[i] for i in indices],
             [self.original_sizes[i] for i in indices],
+            signals=None if signals is None else signals.index_select(0, index.to(signals.device)),
+            input_kinds=None
+            if self.input_kinds is None
+            else [self.input_kinds[i] for i in indices],
+            temperatures=(
+                None if self.temperatures is None else [self.temperatures[i] for i in indices]
+            ),
         )
 
     def to(self, device: torch.device | str) -> Batch:
@@ -63,6 +79,9 @@ class Batch:
             self.paths,
             self.original_sizes,
             self.failed,
+            None if self.signals is None else self.signals.to(device),
+            self.input_kinds,
+            self.temperatures,
         )
 
 
@@ -92,7 +111,9 @@ class ExplainedImage:
     """Everything the writer needs for one image.
 
     ``target_label`` names the class the maps explain (the predicted one by default); it
-    is the upper-cased ``<CLASS>`` part of output file names.
+    is the upper-cased ``<CLASS>`` part of output file names. ``input_kind``,
+    ``temperature`` and ``thermal_asymmetry`` are the record's top-level entries of the
+    same names (see :mod:`thermal_explain.metrics.readout`).
     """
 
     image_path: str
@@ -104,3 +125,6 @@ class ExplainedImage:
     target_label: str
     layers: dict[str, LayerExplanation]
     probabilities: list[float] = field(default_factory=list)
+    input_kind: str = "image"
+    temperature: dict[str, object] | None = None
+    thermal_asymmetry: dict[str, object] | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -13,16 +14,23 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from thermal_explain.data.images import read_image
 from thermal_explain.data.preprocessing import (
     DEFAULT_MEAN,
     DEFAULT_STD,
     Preprocessing,
     check_preprocessing,
-    to_model_input,
+    readout_signal,
+    source_to_model_input,
+)
+from thermal_explain.data.thermal import (
+    TemperatureScale,
+    check_temperature_range,
+    read_input,
 )
 from thermal_explain.errors import ConfigurationError, ThermalExplainError
 from thermal_explain.types import Batch, FailedItem
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,10 @@ class Sample:
         index: position in the dataset.
         path: source file.
         original_size: ``(height, width)`` of the file as read.
+        signal: ``(S, S)`` degrees Celsius (temperature inputs) or gray level (pictures) on
+            the model's full-width grid, for the left-right readout.
+        input_kind: ``image``, ``flir_radiometric`` or ``temperature_array``.
+        temperature: the record's ``temperature`` entry (temperature inputs only).
     """
 
     image: torch.Tensor
@@ -42,6 +54,9 @@ class Sample:
     index: int
     path: str
     original_size: tuple[int, int]
+    signal: torch.Tensor | None = None
+    input_kind: str = "image"
+    temperature: dict[str, object] | None = None
 
 
 class ThermalImageDataset(Dataset):
@@ -50,7 +65,9 @@ class ThermalImageDataset(Dataset):
     ``__getitem__`` returns a :class:`Sample`, or a :class:`FailedItem` for a file that
     cannot be read (it never raises for a bad file). With ``flip_probability`` each
     image is mirrored left-right with that probability (training augmentation; in
-    asymmetry mode this swaps the two halves).
+    asymmetry mode this swaps the two halves). Temperature inputs (FLIR JPEGs, ``.npy``
+    and float TIFF arrays, 16-bit exports with ``temperature_scale``) are windowed by
+    ``temperature_range``; temperatures outside -50..150 C give one warning per data set.
     """
 
     def __init__(
@@ -63,6 +80,8 @@ class ThermalImageDataset(Dataset):
         use_asymmetry: bool = False,
         class_names: Sequence[str] | None = None,
         flip_probability: float = 0.0,
+        temperature_range: tuple[float, float] | None = None,
+        temperature_scale: str | None = None,
     ) -> None:
         check_preprocessing(image_size, mean, std, use_asymmetry)
         if not 0.0 <= flip_probability <= 1.0:
@@ -80,6 +99,22 @@ class ThermalImageDataset(Dataset):
         self.use_asymmetry = use_asymmetry
         self.class_names = None if class_names is None else list(class_names)
         self.flip_probability = float(flip_probability)
+        self.temperature_range = check_temperature_range(temperature_range)
+        self.temperature_scale = TemperatureScale.parse(temperature_scale)
+        self._warned = False
+
+    @classmethod
+    def for_preprocessing(
+        cls,
+        paths: Sequence[str | Path],
+        labels: Sequence[int] | None,
+        preprocessing: Preprocessing,
+        class_names: Sequence[str] | None = None,
+    ) -> ThermalImageDataset:
+        """The images of ``paths`` preprocessed as ``preprocessing`` says."""
+        dataset = cls(paths, labels, class_names=class_names)
+        dataset.set_preprocessing(preprocessing)
+        return dataset
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -96,6 +131,8 @@ class ThermalImageDataset(Dataset):
         self.mean = preprocessing.mean
         self.std = preprocessing.std
         self.use_asymmetry = preprocessing.use_asymmetry
+        self.temperature_range = preprocessing.temperature_range
+        self.temperature_scale = TemperatureScale.parse(preprocessing.temperature_scale)
 
     def subset(self, paths: Sequence[str | Path]) -> ThermalImageDataset:
         """The same dataset over ``paths`` only (each one of its paths), labels kept."""
@@ -109,14 +146,31 @@ class ThermalImageDataset(Dataset):
         path = self.paths[index]
         label = self.labels[index]
         try:
-            image = read_image(path)
+            source = read_input(path, self.temperature_scale)
             if self.flip_probability and float(torch.rand(())) < self.flip_probability:
-                image = np.ascontiguousarray(image[:, ::-1])
-            tensor = to_model_input(image, self.image_size, self.mean, self.std, self.use_asymmetry)
+                source = source.flipped()
+            tensor = source_to_model_input(
+                source,
+                self.image_size,
+                self.mean,
+                self.std,
+                self.use_asymmetry,
+                self.temperature_range,
+            )
+            signal = readout_signal(source, self.image_size)
         except (ThermalExplainError, OSError, ValueError, cv2.error) as error:
             return FailedItem(str(path), _one_line(error), self._label_name(label))
-        height, width = image.shape[:2]
-        return Sample(tensor, label, index, str(path), (height, width))
+        temperature = source.statistics()
+        if temperature is not None and "warning" in temperature and not self._warned:
+            self._warned = True
+            log.warning(
+                "'%s' holds temperatures of %s..%s C with --temperature_scale %s; check the "
+                "scale (this warning is shown once)",
+                path, temperature["min"], temperature["max"], self.temperature_scale,
+            )  # fmt: skip
+        return Sample(
+            tensor, label, index, str(path), source.size, signal, source.kind, temperature
+        )
 
     def _label_name(self, label: int) -> str | None:
         if self.class_names is None or not 0 <= label < len(self.class_names):
@@ -138,6 +192,7 @@ def collate(
         images = torch.stack([sample.image for sample in readable])
     else:
         images = torch.zeros((0, *(input_shape or (3, 0, 0))), dtype=torch.float32)
+    with_signal = bool(readable) and all(sample.signal is not None for sample in readable)
     return Batch(
         images=images,
         labels=torch.tensor([sample.label for sample in readable], dtype=torch.long),
@@ -145,6 +200,9 @@ def collate(
         paths=[sample.path for sample in readable],
         original_sizes=[sample.original_size for sample in readable],
         failed=failed,
+        signals=torch.stack([s.signal for s in readable]) if with_signal else None,  # type: ignore[misc]
+        input_kinds=[sample.input_kind for sample in readable],
+        temperatures=[sample.temperature for sample in readable],
     )
 
 

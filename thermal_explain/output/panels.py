@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from thermal_explain.data.images import read_image
+from thermal_explain.data.thermal import read_display
 from thermal_explain.output.render import blend, colorize, desaturate, encode_png, resize_map
 from thermal_explain.output.render import write_file as write_bytes
 from thermal_explain.types import ExplainedImage
@@ -43,7 +43,7 @@ def probe_panel(
     Returns:
         ``(22 + height, (1 + L) * w, 3)`` uint8 RGB for ``L`` layers.
     """
-    base = thumbnail(read_image(item.image_path), height)
+    base = thumbnail(read_display(item.image_path), height)
     gray = desaturate(base)
     tiles = [base]
     for explanation in item.layers.values():
@@ -101,7 +101,7 @@ def write_comparison_panels(
     Raises:
         OSError: a panel cannot be written.
     """
-    original = thumbnail(read_image(image_path), PANEL_HEIGHT)
+    original = thumbnail(read_display(image_path), PANEL_HEIGHT)
     for path, map_a, map_b, title, captions in jobs:
         panel = comparison_panel(original, map_a, map_b, lut, title, captions)
         write_bytes(os.fspath(path), encode_png(panel))

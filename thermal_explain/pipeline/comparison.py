@@ -412,10 +412,7 @@ class ModelComparison:
 
 
 def _dataset(paths: list[Path], model: ComparedModel) -> ThermalImageDataset:
-    prep = model.preprocessing
-    return ThermalImageDataset(
-        paths, None, prep.image_size, prep.mean, prep.std, prep.use_asymmetry
-    )
+    return ThermalImageDataset.for_preprocessing(paths, None, model.preprocessing)
 
 
 def _failures(batch: Batch) -> list[dict[str, Any]]:
