@@ -2,13 +2,19 @@ r"""Asymmetry mode: maps back onto the full face, and the left/right share of th
 
 The model input stacks the two halves of a face: channels 0-2 hold the left half and
 channels 3-5 the right half mirrored, both ``w`` pixels wide, so one position of the
-half-width grid is a pair of mirror-symmetric points of the face.
+half-width grid is a pair of mirror-symmetric points of the face. A map on that grid is
+drawn on both points (:func:`mirror_to_full_width`), or, given the lesion's polarity, on
+the colder or warmer point of each pair only (:func:`choose_sides`).
 """
 
 from __future__ import annotations
 
-import torch
+from dataclasses import dataclass
 
+import torch
+import torch.nn.functional as F
+
+from thermal_explain.data.thermal import POLARITIES
 from thermal_explain.errors import ConfigurationError
 
 
@@ -115,3 +121,82 @@ def fold_to_half_width(masks: torch.Tensor, half_width: int) -> torch.Tensor:
     if width % 2:
         folded[..., -1] |= inside[..., half_width]
     return folded
+
+
+def split_halves(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The left half and the mirrored right half of ``(..., H, W)`` values, ``(..., H, W // 2)``
+    each; for an odd ``W`` the middle column belongs to neither."""
+    half = values.shape[-1] // 2
+    return values[..., :half], values[..., values.shape[-1] - half :].flip(-1)
+
+
+@dataclass(frozen=True)
+class SideChoice:
+    """Which side of each mirrored pair an asymmetry map is drawn on.
+
+    Attributes:
+        polarity: ``cold`` or ``warm``.
+        left: ``(N, H, w)`` bool, positions drawn on the left half.
+        right: ``(N, H, w)`` bool, positions drawn (mirrored) on the right half.
+    """
+
+    polarity: str
+    left: torch.Tensor
+    right: torch.Tensor
+
+    def draw(self, maps: torch.Tensor) -> torch.Tensor:
+        """Half-width maps ``(N, ..., H, w)`` -> full-width ``(N, ..., H, 2w)``, each position
+        on its chosen side (on both where the two sides are equal or unknown)."""
+        shape = (self.left.shape[0],) + (1,) * (maps.dim() - 3) + tuple(self.left.shape[1:])
+        left = maps * self.left.view(shape).to(maps.dtype)
+        right = maps * self.right.view(shape).to(maps.dtype)
+        return torch.cat([left, right.flip(-1)], -1)
+
+
+def choose_sides(signals: torch.Tensor, polarity: str, smoothing: int | None = None) -> SideChoice:
+    r"""Side of each mirrored pair to draw an asymmetry map on, from the pair's temperatures.
+
+    With ``T_l`` and ``T_r`` the left value and its mirror point's on the right, smoothed
+    by a box of ``smoothing`` pixels (default ``2 round(S / 64) + 1``, about the size of a
+    small lesion) so that sensor noise does not pick the side, ``cold`` draws position
+    ``p`` on the left where :math:`T_l(p) < T_r(p)` and on the right where
+    :math:`T_r(p) < T_l(p)`; ``warm`` the other way round. Where the two are equal or
+    unknown (NaN) the map stays on both sides, as in the mirrored drawing.
+
+    Args:
+        signals: ``(N, H, W)`` temperatures (or gray levels) on the full-width input grid,
+            ``W`` even.
+        polarity: ``cold`` or ``warm``.
+        smoothing: odd box size in pixels.
+
+    Raises:
+        ConfigurationError: an unknown ``polarity`` or an odd width.
+    """
+    if polarity not in POLARITIES[1:]:
+        raise ConfigurationError(
+            f"Expected argument `polarity` to be one of cold, warm but got {polarity!r}"
+        )
+    if signals.shape[-1] % 2:
+        raise ConfigurationError(
+            f"Expected argument `signals` to have an even width but got {signals.shape[-1]}"
+        )
+    size = smoothing or 2 * max(1, round(signals.shape[-2] / 64)) + 1
+    left, right = (_box_mean(half.float(), size) for half in split_halves(signals))
+    difference = left - right
+    colder_left = difference < 0
+    colder_right = difference > 0
+    tie = ~(colder_left | colder_right)
+    if polarity == "warm":
+        colder_left, colder_right = colder_right, colder_left
+    return SideChoice(polarity, colder_left | tie, colder_right | tie)
+
+
+def _box_mean(values: torch.Tensor, size: int) -> torch.Tensor:
+    """NaN-aware mean over a ``size x size`` box of ``(N, H, w)`` values (NaN where none)."""
+    finite = torch.isfinite(values)
+    filled = torch.where(finite, values, 0).unsqueeze(1)
+    weight = finite.float().unsqueeze(1)
+    pad = size // 2
+    total = F.avg_pool2d(filled, size, 1, pad, count_include_pad=False)
+    count = F.avg_pool2d(weight, size, 1, pad, count_include_pad=False)
+    return torch.where(count > 0, total / count.clamp_min(1e-6), torch.nan).squeeze(1)

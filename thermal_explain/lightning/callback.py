@@ -13,9 +13,11 @@ from lightning.pytorch.utilities import rank_zero_info
 from typing_extensions import override
 
 from thermal_explain.cam import get_method
-from thermal_explain.checks import check_int, check_names, check_number
+from thermal_explain.checks import check_choice, check_int, check_names, check_number
 from thermal_explain.data.dataset import ThermalImageDataset, class_balanced_indices, collate
 from thermal_explain.data.preprocessing import Preprocessing
+from thermal_explain.data.thermal import POLARITIES, READOUT_FRACTION, READOUT_THRESHOLD
+from thermal_explain.metrics.readout import ReadoutOptions
 from thermal_explain.metrics.suite import MetricOptions, parse_metrics
 from thermal_explain.modeling.checkpoints import TrainedWeights
 from thermal_explain.output.colormaps import get_colormap
@@ -58,6 +60,11 @@ class GradCAMCallback(Callback):
             ``all``); see :mod:`thermal_explain.metrics.suite`.
         metric_steps: deletion/insertion steps.
         fuse: add a ``fused`` map (every layer combined) to each predict record.
+        lesion_polarity: asymmetry mode: draw maps on both sides (``none``), or on the
+            colder (``cold``) or warmer (``warm``) point of each mirrored pair.
+        readout_map: map of the left-right thermal readout (``fused`` or a layer name).
+        readout_fraction: share of the half-width map in the readout's attended region.
+        readout_threshold: left-right difference in degrees Celsius flagged in records.
     """
 
     def __init__(
@@ -80,8 +87,14 @@ class GradCAMCallback(Callback):
         metrics: list[str] | None = None,
         metric_steps: int = 16,
         fuse: bool = False,
+        lesion_polarity: str = "none",
+        readout_map: str = "fused",
+        readout_fraction: float = READOUT_FRACTION,
+        readout_threshold: float = READOUT_THRESHOLD,
     ) -> None:
         super().__init__()
+        check_choice("lesion_polarity", lesion_polarity, POLARITIES)
+        self.readout = ReadoutOptions(readout_map, readout_fraction, readout_threshold)
         get_method(method)
         parse_metrics(metrics)
         check_int("metric_steps", metric_steps, 1)
@@ -107,6 +120,7 @@ class GradCAMCallback(Callback):
         self.metrics = list(metrics or [])
         self.metric_steps = metric_steps
         self.fuse = fuse
+        self.lesion_polarity = lesion_polarity
         self.probe_indices: list[int] | None = None
         self.failed_images = 0
         """Images recorded as failed by the last predict run (rank zero)."""
@@ -133,6 +147,8 @@ class GradCAMCallback(Callback):
             metrics=self.metrics if predicting else (),
             mask_lookup=mask_lookup,
             metric_options=MetricOptions(steps=self.metric_steps),
+            lesion_polarity=self.lesion_polarity,
+            readout=self.readout,
         )
 
     @override
@@ -212,11 +228,15 @@ class GradCAMCallback(Callback):
         datamodule = trainer.datamodule
         dataset = getattr(datamodule, "predict_dataset", None)
         paths = [str(path) for path in getattr(dataset, "paths", [])]
+        preprocessing = getattr(datamodule, "preprocessing", None)
+        known = isinstance(preprocessing, Preprocessing)
         output = OutputOptions(
             colormap=self.colormap,
             original_alpha=self.original_alpha,
             heatmap_alpha=self.heatmap_alpha,
             save_figures=self.save_figures,
+            temperature_scale=preprocessing.temperature_scale if known else None,
+            temperature_range=preprocessing.temperature_range if known else None,
         )
         self._run = ExplanationRun(
             self.output_dir,

@@ -18,7 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from thermal_explain.data.images import read_image
+from thermal_explain.data.thermal import read_input
 from thermal_explain.output.figures import FigureRenderer, figure_title
 from thermal_explain.output.naming import inside, output_names
 from thermal_explain.output.records import describe_error, error_record, layer_entry, ok_record
@@ -30,6 +30,7 @@ from thermal_explain.output.render import (
     resize_map,
     write_file,
 )
+from thermal_explain.output.thermal_figure import thermal_figure_png
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class ImageJob:
     true_label: str | None
     target_label: str
     layers: tuple[LayerJob, ...]
+    record_fields: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,8 @@ class RenderSettings:
     save_figures: bool = True
     save_feature_maps: bool = True
     preview_size: int | None = None
+    temperature_scale: str | None = None
+    temperature_range: tuple[float, float] | None = None
 
 
 @dataclass
@@ -108,7 +112,8 @@ def _render(job: ImageJob, settings: RenderSettings, figures: FigureRenderer | N
         or settings.save_figures
         or settings.preview_size is not None
     )
-    original = read_image(job.image_path) if needs_pixels else None
+    source = read_input(job.image_path, settings.temperature_scale) if needs_pixels else None
+    original = source.display(settings.temperature_range) if source is not None else None
     background = desaturate(original) if original is not None else None
     results: dict[str, dict[str, Any]] = {}
     previews: list[tuple[str, np.ndarray]] = []
@@ -132,9 +137,12 @@ def _render(job: ImageJob, settings: RenderSettings, figures: FigureRenderer | N
                     job.target_label,
                     job.true_label,
                 )
-                paths["overlay_plt_path"] = _write(
-                    root, names.figure, figures.render_png(overlay, title)
-                )
+                if source is not None and source.is_temperature:
+                    window = source.display_range(settings.temperature_range)
+                    figure = thermal_figure_png(source.pixels, window, overlay, title, settings.lut)
+                else:
+                    figure = figures.render_png(overlay, title)
+                paths["overlay_plt_path"] = _write(root, names.figure, figure)
             if settings.preview_size is not None:
                 previews.append((layer.layer, _shrink(overlay, settings.preview_size)))
         if settings.save_feature_maps:
@@ -150,6 +158,7 @@ def _render(job: ImageJob, settings: RenderSettings, figures: FigureRenderer | N
         confidence=job.confidence,
         true_label=job.true_label,
         gradcam_results=results,
+        extra=job.record_fields,
     )
     return JobResult(record, job.stem, previews)
 

@@ -9,6 +9,7 @@ from typing import Any
 from thermal_explain.data.files import MaskLookup, find_images
 from thermal_explain.data.preprocessing import resolve_preprocessing
 from thermal_explain.errors import ConfigurationError
+from thermal_explain.metrics.readout import ReadoutOptions
 from thermal_explain.metrics.suite import MetricOptions
 from thermal_explain.modeling.classifier import ThermalClassifier
 from thermal_explain.pipeline.device import resolve_device
@@ -35,7 +36,9 @@ class ThermalInterpretabilityAnalyzer:
             ``target``, ``image_size``, ``batch_size``, ``device``, ``colormap``,
             ``original_alpha``, ``heatmap_alpha``, ``save_figures``, ``log_to_tensorboard``,
             ``overwrite``, ``allow_pickle``, ``num_workers``, ``quiet``, ``class_names``,
-            ``mask_dir``, ``metrics``, ``metric_steps``, ``perturbation``, ``fuse``).
+            ``mask_dir``, ``metrics``, ``metric_steps``, ``perturbation``, ``fuse``,
+            ``temperature_scale``, ``temperature_range``, ``lesion_polarity``,
+            ``readout_map``, ``readout_fraction``, ``readout_threshold``).
 
     Raises:
         ConfigurationError: an unknown or invalid option (the message names it).
@@ -69,6 +72,8 @@ class ThermalInterpretabilityAnalyzer:
             opts.image_size,
             self.model.use_asymmetry,
             f"checkpoint '{model_path}'",
+            temperature_range=opts.temperature_range,
+            temperature_scale=opts.temperature_scale,
         )
         self._image_root: Path | None = None
         self.model.eval().to(self.device)
@@ -83,12 +88,16 @@ class ThermalInterpretabilityAnalyzer:
             metrics=opts.metrics,
             mask_lookup=self._mask_of if self.mask_dir is not None else None,
             metric_options=MetricOptions(steps=opts.metric_steps, perturbation=opts.perturbation),
+            lesion_polarity=opts.lesion_polarity,
+            readout=ReadoutOptions(opts.readout_map, opts.readout_fraction, opts.readout_threshold),
         )
         self.output = OutputOptions(
             colormap=opts.colormap,
             original_alpha=opts.original_alpha,
             heatmap_alpha=opts.heatmap_alpha,
             save_figures=opts.save_figures,
+            temperature_scale=self.preprocessing.temperature_scale,
+            temperature_range=self.preprocessing.temperature_range,
         )
         self._overwrite = opts.overwrite
         self.model_path = str(model_path)
