@@ -123,7 +123,7 @@ def test_predict_writes_every_output_and_tensorboard(thermal_folder, tmp_path):
     records = json.loads((out / "analysis_results.json").read_text())
     assert len(records) == 5 and all(r["status"] == "ok" for r in records)
     assert all(r["true_label"] in ("icas", "normal") for r in records)
-    assert (out / "summary_report.txt").is_file()
+    assert (out / "summary_report.txt").is_file() and (out / "report.html").is_file()
     assert model.explainer is None
     accumulator = events(out / "tensorboard")
     overlay_tags = [t for t in accumulator.Tags()["images"] if t.startswith("overlays/")]
@@ -149,12 +149,14 @@ def test_predict_with_metrics_inside_inference_mode(thermal_folder, tmp_path):
         fuse=True,
         metrics=["deletion", "localization", "sanity"],
         metric_steps=2,
+        html_report=False,
     )
     quiet_trainer(callbacks=[callback]).predict(model, datamodule, return_predictions=False)
     records = json.loads((out / "analysis_results.json").read_text())
     entry = records[0]["gradcam_results"][LAYER4]
     assert {"faithfulness", "localization", "sanity"} <= set(entry)
     assert "fused" in records[0]["gradcam_results"]
+    assert not (out / "report.html").exists()
 
 
 @pytest.mark.parametrize(

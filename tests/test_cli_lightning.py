@@ -179,6 +179,7 @@ def test_ddp_predict_on_two_cpu_processes(tiny_checkpoint, thermal_folder, tmp_p
     assert all(r["status"] == "ok" for r in records)
     report = (out / "summary_report.txt").read_text(encoding="utf-8")
     assert "5" in report
+    assert (out / "report.html").is_file()  # written once, by rank zero
 
 
 @pytest.mark.parametrize("name", ["fit.yaml", "predict.yaml", "demo.yaml"])

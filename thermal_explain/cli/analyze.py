@@ -53,9 +53,12 @@ def main(argv: list[str]) -> int:
     run = analyzer.last_run
     speed = f" at {run.analyzed / run.seconds:.1f} img/s" if run and run.seconds > 0 else ""
     skipped = f", {run.skipped} already done" if run and run.skipped else ""
+    html = output / "report.html"
+    page = f", page: {html}" if options.html_report and html.is_file() else ""
     print(
         f"analyzed {len(records)} images ({len(failed)} failed{skipped}){speed}; "
-        f"results: {output / 'analysis_results.json'}, report: {output / 'summary_report.txt'}",
+        f"results: {output / 'analysis_results.json'}, report: {output / 'summary_report.txt'}"
+        f"{page}",
         file=sys.stderr if options.quiet else sys.stdout,
     )
     for record in failed:

@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="allow checkpoints that pickle a whole model (trusted files only)",
     )
+    parser.add_argument(
+        "--no_html",
+        dest="html_report",
+        action="store_false",
+        help="do not write output_dir/comparison_report.html",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -67,6 +73,7 @@ def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     from thermal_explain.data.files import find_images
     from thermal_explain.output.colormaps import get_colormap
+    from thermal_explain.output.html import COMPARISON_HTML
     from thermal_explain.pipeline.comparison import ModelComparison
 
     paths = find_images(args.image_dir, args.pattern, args.image_path, exclude=[args.output_dir])
@@ -89,13 +96,16 @@ def main(argv: list[str]) -> int:
         quiet=args.quiet,
         overwrite=args.overwrite,
         num_workers=args.num_workers,
+        html_report=args.html_report,
     )
     compared = len(run.records) - run.failed
     agreeing = sum(1 for record in run.records if record.get("agree"))
     agreement = f", predictions agree on {agreeing}/{compared}" if compared else ""
+    html = run.output_dir / COMPARISON_HTML
+    page = f", page: {html}" if args.html_report and html.is_file() else ""
     print(
         f"compared {compared} images ({run.failed} failed){agreement}; "
-        f"results: {run.results_path}, report: {run.report_path}",
+        f"results: {run.results_path}, report: {run.report_path}{page}",
         file=sys.stderr if args.quiet else sys.stdout,
     )
     for record in run.records:

@@ -18,7 +18,11 @@ def main(argv: list[str]) -> int:
         "analyze after confirmation.",
     )
     parser.add_argument("--root", default=".", help="folder to search")
-    parser.add_argument("--yes", action="store_true", help="run without asking (needed when stdin is not a terminal)")
+    parser.add_argument(
+        "--yes",
+        action="store_true",
+        help="run without asking (needed when stdin is not a terminal)",
+    )
     parser.add_argument(
         "--output_dir", default="interpretability_analysis", help="folder of every output"
     )

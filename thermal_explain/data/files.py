@@ -6,6 +6,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from thermal_explain.checks import expect
 from thermal_explain.errors import ConfigurationError
 
 PATTERN_HINT = "e.g. '*/*.jpg' for class folders, '**/*.png' for any depth"
@@ -56,8 +57,13 @@ def find_images(
         raise ConfigurationError(
             f"image_dir '{root}' is a file, not a folder; pass it with --image_path instead"
         )
-    if not isinstance(pattern, str) or not pattern.strip():
-        raise ConfigurationError(f"pattern must be a non-empty glob; {PATTERN_HINT}")
+    expect(
+        isinstance(pattern, str) and bool(pattern.strip()),
+        "pattern",
+        "a non-empty glob",
+        pattern,
+        PATTERN_HINT,
+    )
     try:
         matches = root.glob(_case_insensitive(pattern))
         skipped = [os.path.realpath(folder) for folder in exclude]

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from thermal_explain.errors import ConfigurationError, ImageReadError
+from thermal_explain.checks import expect
+from thermal_explain.errors import ImageReadError
 
 if TYPE_CHECKING:  # torch loads only with the preprocessing below: writer workers stay light
     pass
@@ -91,8 +92,8 @@ def read_mask(path: str | Path, size: tuple[int, int]) -> np.ndarray:
 
 def _check_size(size: tuple[int, int]) -> tuple[int, int]:
     """Return ``size`` as two positive ints or raise ConfigurationError."""
-    if len(size) != 2 or any(int(value) != value or value <= 0 for value in size):
-        raise ConfigurationError(f"size must be (height, width) positive integers, got {size!r}")
+    ok = len(size) == 2 and all(int(value) == value and value > 0 for value in size)
+    expect(ok, "size", "(height, width), two positive integers", size)
     return int(size[0]), int(size[1])
 
 

@@ -21,6 +21,7 @@ from thermal_explain.metrics.readout import ReadoutOptions
 from thermal_explain.metrics.suite import MetricOptions, parse_metrics
 from thermal_explain.modeling.checkpoints import TrainedWeights
 from thermal_explain.output.colormaps import get_colormap
+from thermal_explain.output.html import ReportSettings
 from thermal_explain.output.naming import RESULTS_FILE
 from thermal_explain.output.panels import probe_panel
 from thermal_explain.pipeline.explainer import ExplainedBatch, Explainer
@@ -65,6 +66,7 @@ class GradCAMCallback(Callback):
         readout_map: map of the left-right thermal readout (``fused`` or a layer name).
         readout_fraction: share of the half-width map in the readout's attended region.
         readout_threshold: left-right difference in degrees Celsius flagged in records.
+        html_report: write ``output_dir/report.html`` at the end of predict.
     """
 
     def __init__(
@@ -91,6 +93,7 @@ class GradCAMCallback(Callback):
         readout_map: str = "fused",
         readout_fraction: float = READOUT_FRACTION,
         readout_threshold: float = READOUT_THRESHOLD,
+        html_report: bool = True,
     ) -> None:
         super().__init__()
         check_choice("lesion_polarity", lesion_polarity, POLARITIES)
@@ -121,6 +124,7 @@ class GradCAMCallback(Callback):
         self.metric_steps = metric_steps
         self.fuse = fuse
         self.lesion_polarity = lesion_polarity
+        self.html_report = html_report
         self.probe_indices: list[int] | None = None
         self.failed_images = 0
         """Images recorded as failed by the last predict run (rank zero)."""
@@ -250,6 +254,7 @@ class GradCAMCallback(Callback):
             rank=trainer.global_rank,
             barrier=trainer.strategy.barrier,
             broadcast=trainer.strategy.broadcast,
+            report=self._report_settings(datamodule) if self.html_report else None,
         )
         if isinstance(dataset, ThermalImageDataset):
             # Resume: the loader is built after setup, over the images still to do only.
@@ -279,6 +284,13 @@ class GradCAMCallback(Callback):
             self._explainer.settings(),
             asdict(output),
         )
+
+    def _report_settings(self, datamodule: Any) -> ReportSettings:
+        target = "the predicted class" if self.target is None else str(self.target)
+        metrics = ", ".join(self.metrics) or "none"
+        facts = {"Method": self.method, "Target": target, "Metrics": metrics}
+        masks = getattr(datamodule, "mask_dir", None) is not None
+        return ReportSettings(facts=facts, mask_lookup=datamodule.mask_path if masks else None)
 
     @override
     def on_predict_batch_end(

@@ -105,7 +105,7 @@ def class_mean_maps(
     Maps are read back from ``feature_maps/*.npy``; a class without images is NaN (drawn
     empty). Asymmetry maps are mirrored onto the full width first.
     """
-    by_truth = all(r.get("true_label") is not None for r in records)
+    by_truth = grouped_by_truth(records)
     groups = list(class_names)
     sums = np.zeros((len(groups), len(layers), MEAN_MAP_SIZE, MEAN_MAP_SIZE), np.float64)
     counts = np.zeros((len(groups), len(layers)), np.int64)
@@ -130,6 +130,12 @@ def class_mean_maps(
     with np.errstate(invalid="ignore", divide="ignore"):
         means = sums / counts[:, :, None, None]
     return means.astype(np.float32), groups
+
+
+def grouped_by_truth(records: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether class-mean maps group images by true label (every image has one), else by
+    prediction."""
+    return all(record.get("true_label") is not None for record in records)
 
 
 def _raw_map(entry: Mapping[str, Any] | None) -> np.ndarray | None:
@@ -178,6 +184,69 @@ def layer_curves(records: Sequence[Mapping[str, Any]], layer: str, key: str) -> 
         return np.zeros((0, 0), np.float32)
     length = max(rows, key=lambda n: len(rows[n]))
     return np.asarray(rows[length], dtype=np.float32)
+
+
+def is_correct(record: Mapping[str, Any]) -> bool | None:
+    """Whether a successful record's prediction names its true class.
+
+    Names match exactly or, failing that, ignoring case (folder ``ICAS``, class ``icas``).
+    ``None`` when the record failed or its true label is unknown.
+    """
+    truth, predicted = record.get("true_label"), record.get("predicted_label")
+    if record.get("status") != "ok" or not isinstance(truth, str) or not isinstance(predicted, str):
+        return None
+    return truth == predicted or truth.casefold() == predicted.casefold()
+
+
+def accuracy_summary(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Accuracy over the successful records with a known true label, overall and per class.
+
+    Returns:
+        ``{"labelled": n, "correct": c, "accuracy": c / n or None, "per_class": {label:
+        {"images": n, "correct": c, "recall": c / n}}}`` (classes by true label, sorted).
+    """
+    per_class: dict[str, dict[str, Any]] = {}
+    for record in records:
+        verdict = is_correct(record)
+        if verdict is None:
+            continue
+        counts = per_class.setdefault(str(record["true_label"]), {"images": 0, "correct": 0})
+        counts["images"] += 1
+        counts["correct"] += int(verdict)
+    for counts in per_class.values():
+        counts["recall"] = counts["correct"] / counts["images"]
+    labelled = sum(counts["images"] for counts in per_class.values())
+    correct = sum(counts["correct"] for counts in per_class.values())
+    return {
+        "labelled": labelled,
+        "correct": correct,
+        "accuracy": correct / labelled if labelled else None,
+        "per_class": dict(sorted(per_class.items())),
+    }
+
+
+def misclassified(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Successful records whose prediction is wrong, the most confident mistakes first."""
+    wrong = [record for record in records if is_correct(record) is False]
+    return sorted(wrong, key=lambda record: -_confidence(record))
+
+
+def least_confident_correct(
+    records: Sequence[Mapping[str, Any]], count: int
+) -> list[Mapping[str, Any]]:
+    """The ``count`` correct predictions with the lowest confidence, lowest first."""
+    right = [record for record in records if is_correct(record) is True]
+    return sorted(right, key=_confidence)[:count]
+
+
+def failed_records(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The records of images that failed, in their order."""
+    return [record for record in records if record.get("status") != "ok"]
+
+
+def _confidence(record: Mapping[str, Any]) -> float:
+    value = record.get("confidence")
+    return float(value) if isinstance(value, (int, float)) else 0.0
 
 
 def thermal_asymmetry_summary(

@@ -12,6 +12,7 @@ from thermal_explain.errors import ConfigurationError
 from thermal_explain.metrics.readout import ReadoutOptions
 from thermal_explain.metrics.suite import MetricOptions
 from thermal_explain.modeling.classifier import ThermalClassifier
+from thermal_explain.output.html import ReportSettings
 from thermal_explain.pipeline.device import resolve_device
 from thermal_explain.pipeline.explainer import Explainer
 from thermal_explain.pipeline.manifest import analysis_manifest, model_facts
@@ -38,7 +39,7 @@ class ThermalInterpretabilityAnalyzer:
             ``overwrite``, ``allow_pickle``, ``num_workers``, ``quiet``, ``class_names``,
             ``mask_dir``, ``metrics``, ``metric_steps``, ``perturbation``, ``fuse``,
             ``temperature_scale``, ``temperature_range``, ``lesion_polarity``,
-            ``readout_map``, ``readout_fraction``, ``readout_threshold``).
+            ``readout_map``, ``readout_fraction``, ``readout_threshold``, ``html_report``).
 
     Raises:
         ConfigurationError: an unknown or invalid option (the message names it).
@@ -99,6 +100,7 @@ class ThermalInterpretabilityAnalyzer:
             temperature_scale=self.preprocessing.temperature_scale,
             temperature_range=self.preprocessing.temperature_range,
         )
+        self.report = self._report_settings(str(model_path)) if opts.html_report else None
         self._overwrite = opts.overwrite
         self.model_path = str(model_path)
         self._manifest: dict[str, Any] | None = None
@@ -138,6 +140,19 @@ class ThermalInterpretabilityAnalyzer:
             )
         return self._manifest
 
+    def _report_settings(self, model_path: str) -> ReportSettings:
+        opts = self.options
+        mode = "asymmetry (6-channel)" if self.model.use_asymmetry else "RGB"
+        facts = {
+            "Model": f"{model_path} ({self.model.encoder.backbone_name})",
+            "Method": opts.method,
+            "Target": "the predicted class" if opts.target is None else str(opts.target),
+            "Input": f"{self.preprocessing.image_size} px, {mode}",
+            "Metrics": ", ".join(opts.metrics) or "none",
+        }
+        lookup = self._mask_of if self.mask_dir is not None else None
+        return ReportSettings(facts=facts, mask_lookup=lookup)
+
     def _mask_of(self, image_path: str) -> Path | None:
         assert self.mask_dir is not None
         return MaskLookup(self.mask_dir, [self._image_root])(image_path)
@@ -153,6 +168,7 @@ class ThermalInterpretabilityAnalyzer:
             all_paths=[str(path) for path in paths],
             log_to_tensorboard=self.options.log_to_tensorboard,
             manifest=self.manifest(),
+            report=self.report,
         )
         self._overwrite = False
         with run:

@@ -109,3 +109,8 @@ def model_labels(model_a: object, model_b: object) -> tuple[str, str]:
         if name_a != name_b:
             return name_a, name_b
     return Path(model_a).name, Path(model_b).name
+
+
+def model_source(model: object) -> str:
+    """The path of a model given by path, else ``""`` (a model object)."""
+    return str(model) if isinstance(model, (str, Path)) else ""

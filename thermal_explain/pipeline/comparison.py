@@ -4,7 +4,8 @@ Both models are explained on the same images, each with its own class names and 
 (RGB or asymmetry), each for its own predicted class. Per image and layer pair the two
 full-width display maps are compared by Spearman rank correlation and by the IoU of their
 hottest ``top_fraction`` of pixels (:mod:`thermal_explain.metrics.similarity`). The run
-writes side-by-side panels, ``comparison_results.json`` and ``comparison_report.txt``.
+writes side-by-side panels, ``comparison_results.json``, ``comparison_report.txt`` and
+``comparison_report.html``.
 
 A comparison run shares the explanation runs' parts: the dataset and loader, the engine's
 upsampling and flat-map rule, the output-folder checks, the journal (a killed run resumes
@@ -14,6 +15,7 @@ where it stopped; a record is journaled once its panels are written) and atomic 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -36,18 +38,28 @@ from thermal_explain.output.atomic import atomic_write_text
 from thermal_explain.output.colormaps import DEFAULT_COLORMAP, get_colormap
 from thermal_explain.output.comparison_report import build_report
 from thermal_explain.output.folder import clear_outputs, make_folder, prepare_output_dir
+from thermal_explain.output.html import COMPARISON_ASSETS_DIR, COMPARISON_HTML
+from thermal_explain.output.html.comparison_report import write_comparison_report
 from thermal_explain.output.lock import FolderLock
 from thermal_explain.output.naming import NameResolver, path_key
 from thermal_explain.output.panels import write_comparison_panels
-from thermal_explain.output.records import STATUS_OK, describe_error, error_record, merge_records
+from thermal_explain.output.records import STATUS_OK, merge_records
 from thermal_explain.pipeline.compared_models import (
     ComparedModel,
     compared_model,
     load_model,
     model_labels,
+    model_source,
     same_file,
 )
-from thermal_explain.pipeline.comparison_records import PANEL_DIR, PANEL_SUFFIX, image_record
+from thermal_explain.pipeline.comparison_records import (
+    PANEL_DIR,
+    PANEL_SUFFIX,
+    BatchComparison,
+    failure_entries,
+    finished_entries,
+    image_record,
+)
 from thermal_explain.pipeline.device import resolve_device
 from thermal_explain.pipeline.layer_pairs import LayerPair, pair_layers
 from thermal_explain.pipeline.manifest import (
@@ -73,39 +85,12 @@ __all__ = [
     "to_common_grid",
 ]
 
+log = logging.getLogger(__name__)
+
 DEFAULT_OUTPUT_DIR = "model_comparison"
 """The same default as ``thermal-explain compare --output_dir``."""
 RESULTS_FILE = "comparison_results.json"
 REPORT_FILE = "comparison_report.txt"
-
-
-@dataclass
-class BatchComparison:
-    """The two models' predictions and map similarities for one batch (CPU tensors).
-
-    Attributes:
-        predicted_a: ``(N,)`` class index predicted by model A.
-        confidence_a: ``(N,)`` probability of that class.
-        predicted_b: ``(N,)`` model B's class index.
-        confidence_b: ``(N,)`` its probability.
-        spearman: ``{pair name: (N,)}`` rank correlation of the two maps (NaN where ``flat``).
-        top_iou: ``{pair name: (N,)}`` IoU of the two maps' top regions (NaN where ``flat``).
-        flat: ``{pair name: (N,)}`` bool: either map is flat (:func:`flat_maps`), so the pair
-            has nothing to compare.
-        maps_a: ``{pair name: (N, H, W)}`` model A's display maps on the common grid (zeros
-            where flat).
-        maps_b: ``{pair name: (N, H, W)}`` model B's.
-    """
-
-    predicted_a: torch.Tensor
-    confidence_a: torch.Tensor
-    predicted_b: torch.Tensor
-    confidence_b: torch.Tensor
-    spearman: dict[str, torch.Tensor]
-    top_iou: dict[str, torch.Tensor]
-    flat: dict[str, torch.Tensor]
-    maps_a: dict[str, torch.Tensor]
-    maps_b: dict[str, torch.Tensor]
 
 
 @dataclass
@@ -187,11 +172,11 @@ class ModelComparison:
         self.pairs = pair_layers(classifier_a.encoder, classifier_b.encoder, layers)
         label_a, label_b = model_labels(model_a, model_b)
         self.model_a = compared_model(
-            classifier_a, label_a, _source(model_a), [p.layer_a for p in self.pairs], method,
+            classifier_a, label_a, model_source(model_a), [p.layer_a for p in self.pairs], method,
             image_size,
         )  # fmt: skip
         self.model_b = compared_model(
-            classifier_b, label_b, _source(model_b), [p.layer_b for p in self.pairs], method,
+            classifier_b, label_b, model_source(model_b), [p.layer_b for p in self.pairs], method,
             image_size,
         )  # fmt: skip
         for model in (self.model_a, self.model_b):
@@ -285,8 +270,11 @@ class ModelComparison:
         quiet: bool = True,
         overwrite: bool = False,
         num_workers: int = 0,
+        html_report: bool = True,
     ) -> ComparisonRun:
-        """Compare the models on ``paths``; write panels, the JSON records and the report.
+        """Compare the models on ``paths``; write panels, the JSON records and the reports.
+
+        ``html_report`` adds ``comparison_report.html`` (a failure to write it is a warning).
 
         Unreadable images are recorded with ``"status": "error"`` and never stop the run.
         Images already compared into ``output_dir`` are skipped (``overwrite`` starts over).
@@ -305,14 +293,17 @@ class ModelComparison:
                 journal.remove_journals(root)
                 clear_outputs(
                     root,
-                    files=(RESULTS_FILE, REPORT_FILE, MANIFEST_FILE),
+                    files=(RESULTS_FILE, REPORT_FILE, MANIFEST_FILE, COMPARISON_HTML),
                     owned={PANEL_DIR: (PANEL_SUFFIX,)},
+                    trees=(COMPARISON_ASSETS_DIR,),
                 )
             check_and_write(root, self.manifest(colormap), RESULTS_FILE)
             todo = self._compare_into(root, paths, batch_size, num_workers, lut, quiet)
             records = merge_records(entry["record"] for entry in journal.read_all(root))
             _write(root / RESULTS_FILE, json.dumps(records, ensure_ascii=False, indent=2) + "\n")
             _write(root / REPORT_FILE, build_report(records, self))
+            if html_report:
+                _write_html(root, records, self)
         wanted = {path_key(str(path)) for path in paths}
         covered = [record for record in records if path_key(record["image_path"]) in wanted]
         return ComparisonRun(covered, root, time.perf_counter() - started, len(todo))
@@ -360,12 +351,12 @@ class ModelComparison:
             ):
                 waiting: list[tuple[Future[None], dict[str, Any], str]] = []
                 for batch_a, batch_b in self._batches(todo, batch_size, num_workers):
-                    writer.append(_failures(batch_a))
+                    writer.append(failure_entries(batch_a))
                     queued = self._submit(batch_a, batch_b, names, root, lut, pool)
-                    writer.append(_finished(waiting))
+                    writer.append(finished_entries(waiting))
                     waiting = queued
                     progress.update(len(batch_a) + len(batch_a.failed))
-                writer.append(_finished(waiting))
+                writer.append(finished_entries(waiting))
         finally:
             writer.close()
         return todo
@@ -415,31 +406,16 @@ def _dataset(paths: list[Path], model: ComparedModel) -> ThermalImageDataset:
     return ThermalImageDataset.for_preprocessing(paths, None, model.preprocessing)
 
 
-def _failures(batch: Batch) -> list[dict[str, Any]]:
-    return [{"stem": None, "record": error_record(item.path, item.error)} for item in batch.failed]
-
-
-def _finished(waiting: list[tuple[Future[None], dict[str, Any], str]]) -> list[dict[str, Any]]:
-    """Journal entries of queued images once their panels are written (or failed)."""
-    entries = []
-    for future, record, stem in waiting:
-        try:
-            future.result()
-        except Exception as error:  # a panel that cannot be written fails its image only
-            record = error_record(
-                record["image_path"], f"writing panels failed: {describe_error(error)}"
-            )
-        entries.append({"stem": stem, "record": record})
-    return entries
-
-
-def _source(model: object) -> str:
-    """The path of a model given by path, else ``""`` (a model object)."""
-    return str(model) if isinstance(model, (str, Path)) else ""
-
-
 def _ok(record: dict[str, Any]) -> bool:
     return record.get("status") == STATUS_OK and isinstance(record.get("image_path"), str)
+
+
+def _write_html(root: Path, records: list[dict[str, Any]], comparison: ModelComparison) -> None:
+    """``comparison_report.html``; a failure costs the page, never the results."""
+    try:
+        write_comparison_report(root, records, comparison)
+    except Exception as error:  # the results are on disk already
+        log.warning("%s was not written: %s", COMPARISON_HTML, error)
 
 
 def _write(path: Path, text: str) -> None:

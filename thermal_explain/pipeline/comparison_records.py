@@ -5,15 +5,19 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
 
 from thermal_explain.output.naming import inside, layer_token
+from thermal_explain.output.records import describe_error, error_record
 from thermal_explain.pipeline.compared_models import ComparedModel
 from thermal_explain.pipeline.layer_pairs import LayerPair
+from thermal_explain.types import Batch
 
 PANEL_DIR = "panels"
 PANEL_SUFFIX = "_comparison.png"
@@ -22,8 +26,23 @@ PanelJob = tuple[Path, np.ndarray, np.ndarray, list[str], list[str]]
 """``(panel path, map A, map B, title lines, captions)``."""
 
 
-class BatchResult(Protocol):
-    """What a record reads of a compared batch (``comparison.BatchComparison``)."""
+@dataclass
+class BatchComparison:
+    """The two models' predictions and map similarities for one batch (CPU tensors).
+
+    Attributes:
+        predicted_a: ``(N,)`` class index predicted by model A.
+        confidence_a: ``(N,)`` probability of that class.
+        predicted_b: ``(N,)`` model B's class index.
+        confidence_b: ``(N,)`` its probability.
+        spearman: ``{pair name: (N,)}`` rank correlation of the two maps (NaN where ``flat``).
+        top_iou: ``{pair name: (N,)}`` IoU of the two maps' top regions (NaN where ``flat``).
+        flat: ``{pair name: (N,)}`` bool: either map is flat (``cam.flat_maps``), so the pair
+            has nothing to compare.
+        maps_a: ``{pair name: (N, H, W)}`` model A's display maps on the common grid (zeros
+            where flat).
+        maps_b: ``{pair name: (N, H, W)}`` model B's.
+    """
 
     predicted_a: torch.Tensor
     confidence_a: torch.Tensor
@@ -44,7 +63,7 @@ def image_record(
     path: str,
     stem: str,
     index: int,
-    result: BatchResult,
+    result: BatchComparison,
     root: Path,
 ) -> tuple[dict[str, Any], list[PanelJob]]:
     """Image ``index`` of ``result``: its record and its panel jobs."""
@@ -101,3 +120,24 @@ def _finite(value: float) -> float | None:
 
 def _show(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
+
+
+def failure_entries(batch: Batch) -> list[dict[str, Any]]:
+    """Journal entries of the batch's unreadable images."""
+    return [{"stem": None, "record": error_record(item.path, item.error)} for item in batch.failed]
+
+
+def finished_entries(
+    waiting: list[tuple[Future[None], dict[str, Any], str]],
+) -> list[dict[str, Any]]:
+    """Journal entries of queued images once their panels are written (or failed)."""
+    entries = []
+    for future, record, stem in waiting:
+        try:
+            future.result()
+        except Exception as error:  # a panel that cannot be written fails its image only
+            record = error_record(
+                record["image_path"], f"writing panels failed: {describe_error(error)}"
+            )
+        entries.append({"stem": stem, "record": record})
+    return entries

@@ -15,6 +15,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from thermal_explain.data.datamodule import ThermalDataModule
 from thermal_explain.data.synthetic import make_synthetic_dataset
 from thermal_explain.lightning.callback import GradCAMCallback
+from thermal_explain.lightning.progress import ImageProgressBar
 from thermal_explain.metrics.summaries import (
     deletion_against_random,
     localization_summary,
@@ -73,7 +74,7 @@ def run_demo(output_dir: Path, settings: DemoSettings, quiet: bool = False) -> d
         accelerator="auto",
         devices=1,
         logger=False,
-        callbacks=[callback],
+        callbacks=[callback, *_progress_bar(quiet)],
         enable_progress_bar=not quiet,
         enable_model_summary=False,
     )
@@ -114,6 +115,7 @@ def run_demo(output_dir: Path, settings: DemoSettings, quiet: bool = False) -> d
         if summary is not None:
             print(f"  {summary['verdict']}")
     print(f"report:      {analysis_dir / 'summary_report.txt'}")
+    print(f"page:        {analysis_dir / 'report.html'}")
     print(f"results:     {analysis_dir / 'analysis_results.json'}")
     print(f"checkpoint:  {output_dir / 'checkpoints' / 'demo.ckpt'}")
     print(f"tensorboard: tensorboard --logdir {output_dir}")
@@ -164,3 +166,8 @@ def _fit(
     trainer.fit(model, datamodule)
     accuracy = float(trainer.callback_metrics.get("val_acc", torch.tensor(0.0)))
     return model, accuracy
+
+
+def _progress_bar(quiet: bool) -> list[ImageProgressBar]:
+    """The project's progress bar (images per second when explaining), unless quiet."""
+    return [] if quiet else [ImageProgressBar()]

@@ -87,6 +87,10 @@ class AnalysisOptions:
         default=True,
         metadata=_help("do not log to output_dir/tensorboard", flag="no_tensorboard"),
     )
+    html_report: bool = field(
+        default=True,
+        metadata=_help("do not write output_dir/report.html", flag="no_html"),
+    )
     overwrite: bool = field(
         default=False, metadata=_help("start over instead of resuming what output_dir holds")
     )

@@ -11,8 +11,8 @@ rank) differ only in how explained batches reach :meth:`ExplanationRun.write`::
 
 The run prepares the folder (and clears it on ``overwrite``), opens the TensorBoard run and
 the :class:`~thermal_explain.output.writer.ResultWriter`, tells which images are still to
-do (resume), and at the end merges the journals into ``analysis_results.json``, the report
-and the summary plots.
+do (resume), and at the end merges the journals into ``analysis_results.json``, the report,
+the summary plots and ``report.html``.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from thermal_explain.data.files import label_index
 from thermal_explain.data.preprocessing import Preprocessing
 from thermal_explain.errors import ThermalExplainError
 from thermal_explain.output.folder import clear_outputs, prepare_output_dir
+from thermal_explain.output.html import ASSETS_DIR, REPORT_HTML, ReportSettings
+from thermal_explain.output.html.analysis_report import refresh_report
 from thermal_explain.output.lock import FolderLock
 from thermal_explain.output.naming import RESULTS_FILE
 from thermal_explain.output.summary_plots import PLOTS_DIR, write_summary_plots
@@ -90,6 +92,7 @@ class ExplanationRun:
             process.
         broadcast: sends rank zero's object to every rank (``trainer.strategy.broadcast``),
             so that all ranks stop on the same one-line error.
+        report: how to draw ``report.html`` (rank zero, at the end); ``None`` for none.
 
     Raises:
         ThermalExplainError: ``output_dir`` cannot be used, is in use by another run, or
@@ -111,8 +114,10 @@ class ExplanationRun:
         rank: int = 0,
         barrier: Barrier | None = None,
         broadcast: Callable[[Any], Any] | None = None,
+        report: ReportSettings | None = None,
     ) -> None:
         self.output_dir = prepare_output_dir(output_dir)
+        self.report = report
         self.class_names = list(class_names)
         self.layers = list(layers)
         self.rank = rank
@@ -154,7 +159,9 @@ class ExplanationRun:
             if overwrite:
                 ResultWriter.clear(self.output_dir)
                 clear_outputs(
-                    self.output_dir, files=(MANIFEST_FILE,), trees=(TENSORBOARD_DIR, PLOTS_DIR)
+                    self.output_dir,
+                    files=(MANIFEST_FILE, REPORT_HTML),
+                    trees=(TENSORBOARD_DIR, PLOTS_DIR, ASSETS_DIR),
                 )
             if manifest is not None:
                 check_and_write(self.output_dir, manifest, RESULTS_FILE)
@@ -189,6 +196,8 @@ class ExplanationRun:
                 write_summary_plots(
                     self.output_dir, records, self.class_names, self.layers, self.tensorboard
                 )
+            if self.report is not None:
+                refresh_report(self.output_dir, records, self.class_names, self.layers, self.report)
         self._close_tensorboard()
         self._lock.release()
         return records
