@@ -297,5 +297,27 @@ def thermal_asymmetry_summary(
     return rows
 
 
+def colder_side_agreement(
+    ok: Sequence[Mapping[str, Any]], lesion_sides: Mapping[str, str | None]
+) -> dict[str, Any]:
+    """How often the readout's ``colder_side`` names the known lesion side.
+
+    Args:
+        ok: successful records.
+        lesion_sides: image path -> ``left``/``right`` (``None`` without a lesion).
+
+    Returns:
+        ``{"images": n, "agree": k, "rate": k / n}`` over the images with a known side
+        (``rate`` is ``None`` when there are none).
+    """
+    pairs = [
+        ((record.get("thermal_asymmetry") or {}).get("colder_side"), side)
+        for record in ok
+        if (side := lesion_sides.get(str(record.get("image_path")))) is not None
+    ]
+    agree = sum(1 for colder, side in pairs if colder == side)
+    return {"images": len(pairs), "agree": agree, "rate": agree / len(pairs) if pairs else None}
+
+
 def _position(order: list[str], label: str) -> int:
     return order.index(label) if label in order else len(order)

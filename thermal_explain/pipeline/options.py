@@ -222,7 +222,7 @@ class DemoSettings:
     """Sizes of the demo: small enough for a few CPU minutes, large enough to learn."""
 
     n_train: int = 400
-    n_heldout: int = 32
+    n_heldout: int = 96
     face_size: int = 128
     image_size: int = 128
     epochs: int = 6
@@ -232,3 +232,5 @@ class DemoSettings:
     use_asymmetry: bool = True
     seed: int = 0
     metric_steps: int = 8
+    temperature_range: tuple[float, float] = (28.0, 38.0)
+    lesion_polarity: str = "cold"
