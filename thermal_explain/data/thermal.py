@@ -16,9 +16,7 @@ No torch here: writer worker processes import this module.
 
 from __future__ import annotations
 
-import io
 import math
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ import cv2
 import numpy as np
 
 from thermal_explain.checks import expect
+from thermal_explain.data.flir import claims_flir, read_flir
 from thermal_explain.data.images import decode_file, picture_to_rgb
 from thermal_explain.errors import ImageReadError
 
@@ -40,8 +39,6 @@ INTENSITY = "intensity"
 PLAUSIBLE_CELSIUS: tuple[float, float] = (-50.0, 150.0)
 """Temperatures outside this range mean a wrong ``temperature_scale`` (one warning a run)."""
 
-FLIR_EXTRA_HINT = "pip install thermal-explain[flir]"
-
 POLARITIES = ("none", "cold", "warm")
 """``lesion_polarity``: draw asymmetry maps on both sides, the colder one, or the warmer one."""
 
@@ -54,8 +51,6 @@ READOUT_THRESHOLD = 0.4
 
 _SCALES = {"centikelvin": (0.01, -273.15), "celsius_x100": (0.01, 0.0)}
 _SCALE_HELP = "centikelvin, celsius_x100 or linear:A,B (T = A * value + B)"
-_FLIR_MAGIC = b"FLIR\x00"
-_HEADER_BYTES = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -266,8 +261,8 @@ def read_input(path: str | Path, scale: TemperatureScale | str | None = None) ->
     scale = TemperatureScale.parse(scale)
     if path.suffix.lower() == ".npy":
         return _checked(ThermalInput(INPUT_ARRAY, _read_array(path, scale)), path)
-    if _claims_flir(path):
-        return _checked(ThermalInput(INPUT_FLIR, _read_flir(path)), path)
+    if claims_flir(path):
+        return _checked(ThermalInput(INPUT_FLIR, read_flir(path)), path)
     image = decode_file(path)
     plane = image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1 else image
     if plane.ndim == 2 and np.issubdtype(plane.dtype, np.floating):
@@ -329,52 +324,6 @@ def _read_array(path: Path, scale: TemperatureScale | None) -> np.ndarray:
     if np.issubdtype(array.dtype, np.integer) and scale is not None:
         return scale.to_celsius(array)
     return array.astype(np.float32)
-
-
-def _claims_flir(path: Path) -> bool:
-    """Whether a JPEG carries a FLIR APP1 segment before its first scan."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(_HEADER_BYTES)
-    except OSError:
-        return False  # the picture reader says why
-    if not head.startswith(b"\xff\xd8"):
-        return False
-    position = 2
-    while position + 4 <= len(head) and head[position] == 0xFF:
-        marker = head[position + 1]
-        if marker == 0xDA:  # start of scan: no more metadata
-            return False
-        length = int.from_bytes(head[position + 2 : position + 4], "big")
-        payload = head[position + 4 : position + 4 + len(_FLIR_MAGIC)]
-        if marker == 0xE1 and payload == _FLIR_MAGIC:
-            return True
-        position += 2 + max(length, 2)
-    return False
-
-
-def _read_flir(path: Path) -> np.ndarray:
-    """The temperatures of a radiometric FLIR JPEG, ``(H, W)`` float32 degrees Celsius."""
-    try:
-        import flyr
-    except ImportError as error:
-        raise ImageReadError(
-            f"'{path.name}' is a radiometric FLIR JPEG; reading its temperatures needs the "
-            f"flyr package: {FLIR_EXTRA_HINT}"
-        ) from error
-    try:
-        data = path.read_bytes()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            celsius = np.asarray(flyr.unpack(io.BytesIO(data)).celsius, dtype=np.float32)
-    except Exception as error:  # flyr raises many kinds on malformed files
-        reason = " ".join(str(error).split()) or type(error).__name__
-        raise ImageReadError(
-            f"cannot read the temperatures of FLIR JPEG '{path}': its FLIR metadata is "
-            f"malformed or unsupported (flyr: {reason}); export it again from the camera "
-            "software, or as a temperature TIFF"
-        ) from error
-    return celsius
 
 
 def _finite_range(values: np.ndarray) -> tuple[float, float]:

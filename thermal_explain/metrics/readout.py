@@ -7,11 +7,16 @@ regions. Given a map (the fused map by default) and the image's values on the sa
 1. the map is taken on the half-width grid, where one position is a point of the left
    face and its mirror point on the right: as it is in asymmetry mode, folded
    (:math:`\max(m_l, \mathrm{flip}(m_r))`) otherwise;
-2. the attended region :math:`R` is its top ``fraction`` of positions (10 % by default);
-3. ``left`` is the mean value of the left face over :math:`R`, ``right`` the mean over
-   the mirror image of :math:`R` on the right face, each over the pairs where both values
-   are finite; ``delta = left - right``; ``colder_side`` names the side with the lower
-   mean (``None`` when they are equal or unknown).
+2. only pairs of known values take part, and in degrees only pairs of skin with skin: where
+   the image shows a background at least 5 C colder than the face, the face's outline (where
+   a slightly off-centre or tilted head pairs skin with background) is left out
+   (:func:`~thermal_explain.cam.asymmetry.face_pairs`);
+3. the attended region :math:`R` is the top ``fraction`` of those positions by map value
+   (10 % by default);
+4. ``left`` is the mean value of the left face over :math:`R`, ``right`` the mean over
+   the mirror image of :math:`R` on the right face; ``delta = left - right``;
+   ``colder_side`` names the side with the lower mean (``None`` when they are equal or
+   unknown).
 
 Left and right are the image's halves, as in the asymmetry split. Healthy faces are
 thermally symmetric to within a few tenths of a degree, so a ``delta`` above
@@ -25,7 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
-from thermal_explain.cam.asymmetry import split_halves
+from thermal_explain.cam.asymmetry import face_pairs, split_halves
 from thermal_explain.checks import check_number, expect
 from thermal_explain.data.thermal import READOUT_FRACTION, READOUT_THRESHOLD
 
@@ -63,27 +68,40 @@ class Readout:
     right: torch.Tensor
 
 
-def attended_region(half_maps: torch.Tensor, fraction: float) -> torch.Tensor:
-    """``(N, H, w)`` bool: the top ``fraction`` of each map's positions (at least one).
+def attended_region(
+    half_maps: torch.Tensor, fraction: float, allowed: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``(N, H, w)`` bool: the top ``fraction`` of each map's (``allowed``) positions.
 
-    Exactly ``max(1, round(fraction * H * w))`` positions; among equal values the first in
-    raster order.
+    ``max(1, round(fraction * n))`` of the ``n`` allowed positions (all by default; none
+    where none is allowed); among equal values the first in raster order.
     """
     flat = half_maps.flatten(1).float()
-    count = max(1, min(flat.shape[1], round(fraction * flat.shape[1])))
-    top = flat.topk(count, dim=1, sorted=False).indices
-    region = torch.zeros_like(flat, dtype=torch.bool).scatter_(1, top, True)
+    allowed = torch.ones_like(flat, dtype=torch.bool) if allowed is None else allowed.flatten(1)
+    available = allowed.sum(1)
+    wanted = (fraction * available.float()).round().long().clamp_min(1).minimum(available)
+    ranked = torch.where(allowed, flat, -torch.inf).argsort(dim=1, descending=True, stable=True)
+    keep = torch.arange(flat.shape[1], device=flat.device) < wanted.unsqueeze(1)
+    region = torch.zeros_like(allowed).scatter_(1, ranked, keep)
     return region.view_as(half_maps)
 
 
-def thermal_readout(maps: torch.Tensor, signals: torch.Tensor, fraction: float) -> Readout:
+def thermal_readout(
+    maps: torch.Tensor,
+    signals: torch.Tensor,
+    fraction: float,
+    min_gap: torch.Tensor | float | None = None,
+) -> Readout:
     """Mean value of the attended region on the left face and of its mirror on the right.
 
     Args:
         maps: ``(N, H, w)`` maps on the half-width grid (asymmetry mode) or ``(N, H, W)``
             on the full grid (folded here).
         signals: ``(N, H, W)`` values on the full grid (NaN where unknown).
-        fraction: share of the half-width grid in the attended region.
+        fraction: share of the compared pairs in the attended region.
+        min_gap: how far (in the signal's units) a background must lie below the face for
+            the face's outline to be left out (:func:`~thermal_explain.cam.asymmetry.
+            face_pairs`); ``None`` compares every pair.
 
     Returns:
         A :class:`Readout`.
@@ -93,8 +111,8 @@ def thermal_readout(maps: torch.Tensor, signals: torch.Tensor, fraction: float) 
     if maps.shape[-1] != half:
         map_left, map_right = split_halves(maps)
         maps = torch.maximum(map_left, map_right)
-    region = attended_region(maps, fraction).to(signals.device)
-    pairs = region & torch.isfinite(left) & torch.isfinite(right)
+    known = face_pairs(signals, min_gap)
+    pairs = attended_region(maps.to(signals.device), fraction, known)
     count = pairs.flatten(1).sum(1)
     safe = count.clamp_min(1)
     left_mean = torch.where(pairs, left, 0).flatten(1).sum(1) / safe

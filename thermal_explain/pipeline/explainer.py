@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 
@@ -10,7 +11,7 @@ import torch
 from torch import nn
 
 from thermal_explain.cam import CAMEngine, CAMResult
-from thermal_explain.cam.asymmetry import SideChoice, choose_sides
+from thermal_explain.cam.asymmetry import FACE_BACKGROUND_GAP, SideChoice, choose_sides
 from thermal_explain.cam.statistics import statistics_at_sizes, statistics_records
 from thermal_explain.checks import check_choice, expect
 from thermal_explain.data.thermal import POLARITIES
@@ -198,7 +199,7 @@ class Explainer:
         """Where to draw asymmetry maps given the lesion polarity (``None``: on both sides)."""
         if self.lesion_polarity == "none" or not self.asymmetry or batch.signals is None:
             return None
-        return choose_sides(batch.signals, self.lesion_polarity)
+        return choose_sides(batch.signals, self.lesion_polarity, min_gap=_face_gaps(batch))
 
     def _readout(
         self, result: CAMResult, batch: Batch, fused: _Fused | None
@@ -212,9 +213,8 @@ class Explainer:
             maps = fused.raw_map
         else:
             maps = result.fused("max", display=False)[:, 0]
-        readout = thermal_readout(maps, batch.signals, self.readout.fraction)
-        kinds = batch.input_kinds or ["image"] * len(batch)
-        units = ["intensity" if kind == "image" else "celsius" for kind in kinds]
+        readout = thermal_readout(maps, batch.signals, self.readout.fraction, _face_gaps(batch))
+        units = ["celsius" if kind != "image" else "intensity" for kind in _kinds(batch)]
         return readout_records(readout, units, self.readout)
 
     @staticmethod
@@ -273,6 +273,18 @@ class _Fused:
     display_map: torch.Tensor
     raw_map: torch.Tensor
     statistics: list[dict[str, object]]
+
+
+def _kinds(batch: Batch) -> list[str]:
+    return batch.input_kinds if batch.input_kinds is not None else ["image"] * len(batch)
+
+
+def _face_gaps(batch: Batch) -> torch.Tensor:
+    """``(N,)`` background gap that finds the face: in degrees for temperature inputs;
+    pictures have no absolute scale, so none (infinite) for them."""
+    gaps = [FACE_BACKGROUND_GAP if kind != "image" else math.inf for kind in _kinds(batch)]
+    device = batch.signals.device if batch.signals is not None else None
+    return torch.tensor(gaps, device=device)
 
 
 def _drawn_on_sides(result: CAMResult, sides: SideChoice, batch: Batch) -> CAMResult:
