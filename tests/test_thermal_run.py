@@ -123,3 +123,19 @@ def test_fit_stores_the_window_and_predict_reads_temperatures_with_it(tmp_path):
     manifest = json.loads((out / "run_manifest.json").read_text())
     assert manifest["preprocessing"]["temperature_range"] == [28.0, 38.0]
     assert manifest["preprocessing_from"] == "checkpoint"
+
+
+def test_a_16_bit_export_without_a_scale_is_a_picture_and_says_so(tiny_checkpoint, tmp_path):
+    image = tmp_path / "raw.png"
+    cv2.imwrite(str(image), (np.arange(32 * 32).reshape(32, 32) * 40).astype(np.uint16))
+    out = tmp_path / "out"
+    code = main(
+        [
+            "analyze", "--model_path", str(tiny_checkpoint()), "--image_path", str(image),
+            "--image_size", "32", "--output_dir", str(out), "--quiet", "--no_figures",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    (record,) = records_of(out)
+    assert record["input_kind"] == "image" and "temperature" not in record
+    assert record["thermal_asymmetry"]["units"] == "intensity"
