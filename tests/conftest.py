@@ -129,3 +129,36 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., P
         return path
 
     return build
+
+
+FLIR_DIR = Path(__file__).resolve().parent / "data" / "flir"
+"""Real radiometric FLIR JPEGs (CC0; see data/flir/README.md)."""
+
+
+@pytest.fixture
+def flir_dir() -> Path:
+    """The folder of the real FLIR JPEGs."""
+    return FLIR_DIR
+
+
+@pytest.fixture
+def cut_flir() -> Callable[..., Path]:
+    """``cut_flir(target, keep_length_field)``: 200_deg_neutral.jpg with its FLIR APP1
+    segment cut to its first 300 bytes.
+
+    With ``keep_length_field`` the segment still claims its old length (the picture after
+    it is damaged too); otherwise the length is fixed and only the FLIR record is broken.
+    """
+
+    def build(target: Path, keep_length_field: bool = False) -> Path:
+        data = (FLIR_DIR / "200_deg_neutral.jpg").read_bytes()
+        position = 2
+        while not (data[position + 1] == 0xE1 and data[position + 4 : position + 9] == b"FLIR\x00"):
+            position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
+        length = int.from_bytes(data[position + 2 : position + 4], "big")
+        field = data[position + 2 : position + 4] if keep_length_field else (302).to_bytes(2, "big")
+        kept = data[position + 4 : position + 4 + 300]
+        target.write_bytes(data[: position + 2] + field + kept + data[position + 2 + length :])
+        return target
+
+    return build

@@ -24,6 +24,8 @@ RECORD_KEYS = {
     "confidence",
     "true_label",
     "status",
+    "input_kind",
+    "thermal_asymmetry",
     "gradcam_results",
 }
 STAT_KEYS = {

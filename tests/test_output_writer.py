@@ -32,6 +32,7 @@ RECORD_KEYS = [
     "confidence",
     "true_label",
     "status",
+    "input_kind",
     "gradcam_results",
 ]
 ERROR_KEYS = [*RECORD_KEYS[:6], "error", "gradcam_results"]

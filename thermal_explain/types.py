@@ -37,6 +37,11 @@ class Batch:
             large one), or ``None`` when the dataset does not keep them.
         views: ``(V, N, C, H, W)`` independently augmented views of each image for
             contrastive training (``images`` is then ``views[0]``); ``None`` elsewhere.
+        signals: ``(N, S, S)`` float values for the left-right readout on the full-width
+            input grid: degrees Celsius for temperature inputs (NaN where unknown), gray
+            level 0-255 for pictures; ``None`` when the batch was not read from files.
+        input_kinds: ``N`` of ``image``, ``flir_radiometric``, ``temperature_array``.
+        temperatures: ``N`` ``temperature`` record entries (``None`` for pictures).
     """
 
     images: torch.Tensor
@@ -47,6 +52,9 @@ class Batch:
     failed: list[FailedItem] = field(default_factory=list)
     backgrounds: list[np.ndarray | None] | None = None
     views: torch.Tensor | None = None
+    signals: torch.Tensor | None = None
+    input_kinds: list[str] | None = None
+    temperatures: list[dict[str, object] | None] | None = None
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -54,6 +62,7 @@ class Batch:
     def select(self, indices: Sequence[int]) -> Batch:
         """The readable images at ``indices`` as a batch of their own (no failed items)."""
         index = torch.as_tensor(list(indices), dtype=torch.long)
+        signals = self.signals
         return Batch(
             self.images.index_select(0, index.to(self.images.device)),
             self.labels.index_select(0, index.to(self.labels.device)),
@@ -64,6 +73,13 @@ class Batch:
                 None if self.backgrounds is None else [self.backgrounds[i] for i in indices]
             ),
             views=None if self.views is None else self.views[:, index.to(self.views.device)],
+            signals=None if signals is None else signals.index_select(0, index.to(signals.device)),
+            input_kinds=None
+            if self.input_kinds is None
+            else [self.input_kinds[i] for i in indices],
+            temperatures=(
+                None if self.temperatures is None else [self.temperatures[i] for i in indices]
+            ),
         )
 
     def to(self, device: torch.device | str) -> Batch:
@@ -75,8 +91,11 @@ class Batch:
             self.paths,
             self.original_sizes,
             self.failed,
-            self.backgrounds,
-            None if self.views is None else self.views.to(device),
+            backgrounds=self.backgrounds,
+            views=None if self.views is None else self.views.to(device),
+            signals=None if self.signals is None else self.signals.to(device),
+            input_kinds=self.input_kinds,
+            temperatures=self.temperatures,
         )
 
 
@@ -110,7 +129,9 @@ class ExplainedImage:
     ``(H, W, 3)`` uint8 RGB image the maps are drawn on instead of the file at
     ``image_path`` (inputs that are not files, or files whose transform is unknown).
     ``background`` is the desaturated original, ``(height, width)`` uint8, when the batch
-    carried it (the writer reads the file again otherwise).
+    carried it (the writer reads the file again otherwise). ``input_kind``,
+    ``temperature`` and ``thermal_asymmetry`` are the record's top-level entries of the
+    same names (see :mod:`thermal_explain.metrics.readout`).
     """
 
     image_path: str
@@ -124,3 +145,6 @@ class ExplainedImage:
     probabilities: list[float] = field(default_factory=list)
     pixels: np.ndarray | None = None
     background: np.ndarray | None = None
+    input_kind: str = "image"
+    temperature: dict[str, object] | None = None
+    thermal_asymmetry: dict[str, object] | None = None

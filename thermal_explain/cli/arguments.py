@@ -59,8 +59,9 @@ def add_dataclass_options(parser: argparse.ArgumentParser, cls: type) -> None:
 
     A ``bool`` field that defaults to ``False`` is a switch (``--overwrite``); one that
     defaults to ``True`` is switched off by the flag named in its metadata
-    (``--no_figures``). Tuple fields take one or more values; ``int | str`` fields read a
-    number when they can (``--target 1`` or ``--target icas``).
+    (``--no_figures``). Tuple fields take one or more values (a fixed number of floats
+    for ``tuple[float, float]``); ``int | str`` fields read a number when they can
+    (``--target 1`` or ``--target icas``).
     """
     hints = typing.get_type_hints(cls)
     for item in fields(cls):
@@ -80,7 +81,10 @@ def add_dataclass_options(parser: argparse.ArgumentParser, cls: type) -> None:
             continue
         options: dict[str, Any] = {"default": default, "help": text}
         members = _members(kind)
-        if tuple in {typing.get_origin(member) or member for member in members}:
+        pairs = [m for m in members if typing.get_origin(m) is tuple]
+        if pairs and set(typing.get_args(pairs[0])) == {float}:
+            options.update(nargs=len(typing.get_args(pairs[0])), type=float)
+        elif tuple in {typing.get_origin(member) or member for member in members}:
             options["nargs"] = "+"
         elif {int, str} <= set(members):
             options["type"] = _int_or_text
@@ -88,8 +92,9 @@ def add_dataclass_options(parser: argparse.ArgumentParser, cls: type) -> None:
             options["type"] = int
         elif float in members:
             options["type"] = float
-        if "choices" in item.metadata:
-            options["choices"] = item.metadata["choices"]
+        for key in ("choices", "metavar"):
+            if key in item.metadata:
+                options[key] = item.metadata[key]
         parser.add_argument(f"--{item.name}", **options)
 
 

@@ -11,7 +11,12 @@ from thermal_explain.data.realistic import (
     IMAGES_PER_SUBJECT,
     make_realistic_dataset,
 )
-from thermal_explain.data.synthetic import IMAGE_EXTENSIONS, make_synthetic_dataset
+from thermal_explain.data.synthetic import (
+    IMAGE_EXTENSIONS,
+    LESION_POLARITIES,
+    make_synthetic_dataset,
+)
+from thermal_explain.data.temperature_files import LESION_TABLE, TEMPERATURE_FORMATS
 from thermal_explain.errors import ThermalExplainError
 
 
@@ -47,12 +52,32 @@ def main(argv: list[str] | None = None) -> int:
         help=f"with --realistic: peak cooling of a lesion in degrees C ({DEFAULT_LESION_STRENGTH}:"
         " visible on close look, not dominant)",
     )
+    parser.add_argument(
+        "--lesion_polarity",
+        default="either",
+        choices=LESION_POLARITIES,
+        help="lesions warmer or cooler at random (either), or all cold, or all warm",
+    )
+    parser.add_argument(
+        "--temperatures",
+        default=None,
+        choices=tuple(TEMPERATURE_FORMATS),
+        help="write the measured temperatures instead of pictures: npy (float degrees C) or "
+        "tiff (16-bit centi-Kelvin; read with --temperature_scale centikelvin)",
+    )
     args = parser.parse_args(argv)
     realistic_only = {"--images_per_subject": args.images_per_subject}
     realistic_only["--lesion_strength"] = args.lesion_strength
     given = [name for name, value in realistic_only.items() if value is not None]
     if given and not args.realistic:
         print(f"error: {', '.join(given)} needs --realistic", file=sys.stderr)
+        return 2
+    if args.realistic and (args.temperatures is not None or args.lesion_polarity != "either"):
+        print(
+            "error: --realistic writes 8-bit pictures with cold lesions; drop --temperatures "
+            "and --lesion_polarity, or --realistic",
+            file=sys.stderr,
+        )
         return 2
     try:
         if args.realistic:
@@ -68,15 +93,24 @@ def main(argv: list[str] | None = None) -> int:
             )
         else:
             dataset = make_synthetic_dataset(
-                args.out, args.n, args.size, args.seed, args.icas_fraction, args.ext
+                args.out,
+                args.n,
+                args.size,
+                args.seed,
+                args.icas_fraction,
+                args.ext,
+                lesion_polarity=args.lesion_polarity,
+                temperatures=args.temperatures,
             )
     except ThermalExplainError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     counts = ", ".join(f"{name}: {count}" for name, count in dataset.counts.items())
+    table = dataset.image_dir.parent / LESION_TABLE
+    sides = f", lesion sides in {table}" if table.exists() else ""
     print(
         f"wrote {len(dataset.paths)} images ({counts}) to {dataset.image_dir}; "
-        f"lesion masks in {dataset.mask_dir}"
+        f"lesion masks in {dataset.mask_dir}{sides}"
     )
     if args.realistic:
         subjects = len(set(dataset.subjects))

@@ -39,6 +39,7 @@ from thermal_explain.data.preprocessing import (
     Preprocessing,
     check_preprocessing,
 )
+from thermal_explain.data.thermal import TemperatureScale, check_temperature_range
 from thermal_explain.errors import ConfigurationError, shorten
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,14 @@ class ThermalDataModule(L.LightningDataModule):
         group_pattern: regular expression on the file name naming the subject (e.g.
             ``s(\d+)_`` or a patient id); the split then keeps all images of a subject
             on one side.
+        random_flip: mirror training images left-right at random (half of them); only
+            for classes that do not depend on the side, such as ICAS vs normal.
+        temperature_range: ``LOW HIGH`` degrees Celsius mapped to the model input for
+            temperature inputs (FLIR JPEGs, ``.npy``/float TIFF arrays, scaled 16-bit
+            exports); default: the checkpoint's, else each image's own range.
+        temperature_scale: ``centikelvin``, ``celsius_x100`` or ``linear:A,B``: read
+            single-channel 16-bit images as temperatures (default: the checkpoint's, else
+            they are pictures).
     """
 
     def __init__(
@@ -111,6 +120,8 @@ class ThermalDataModule(L.LightningDataModule):
         augmentation: AugmentationPolicy = DEFAULT_AUGMENTATION,
         views: int = 2,
         group_pattern: str | None = None,
+        temperature_range: tuple[float, float] | None = None,
+        temperature_scale: str | None = None,
     ) -> None:
         super().__init__()
         if image_path is not None and image_dir is not None:
@@ -146,7 +157,17 @@ class ThermalDataModule(L.LightningDataModule):
         self.image_size = image_size
         self.mean = None if mean is None else [float(x) for x in mean]
         self.std = None if std is None else [float(x) for x in std]
-        self._explicit = {"image_size": image_size, "mean": self.mean, "std": self.std}
+        window = check_temperature_range(temperature_range)
+        self.temperature_range = None if window is None else list(window)
+        scale = TemperatureScale.parse(temperature_scale)
+        self.temperature_scale = None if scale is None else scale.name
+        self._explicit = {
+            "image_size": image_size,
+            "mean": self.mean,
+            "std": self.std,
+            "temperature_range": self.temperature_range,
+            "temperature_scale": self.temperature_scale,
+        }
         self.preprocessing_from = "options" if any(self._explicit.values()) else "defaults"
         self._warned_about: str | None = None
         self.use_asymmetry = use_asymmetry
@@ -173,6 +194,8 @@ class ThermalDataModule(L.LightningDataModule):
             mean=DEFAULT_MEAN if self.mean is None else self.mean,
             std=DEFAULT_STD if self.std is None else self.std,
             use_asymmetry=self.use_asymmetry,
+            temperature_range=self.temperature_range,
+            temperature_scale=self.temperature_scale,
         )
 
     def adopt_preprocessing(self, model: Preprocessing | None, source: str) -> None:
@@ -189,11 +212,11 @@ class ThermalDataModule(L.LightningDataModule):
             self.preprocessing_from = "options" if explicit else "defaults"
             return
         differs = []
-        for name in ("image_size", "mean", "std"):
+        for name in self._explicit:
             trained = _listed(getattr(model, name))
             if name not in explicit:
                 setattr(self, name, trained)
-            elif explicit[name] != trained:
+            elif explicit[name] != trained and name != "temperature_scale":
                 differs.append(f"--data.{name} {explicit[name]} (trained with {trained})")
         if differs and self._warned_about != source:
             self._warned_about = source
@@ -389,10 +412,7 @@ class ThermalDataModule(L.LightningDataModule):
         self._roots[stage] = Path(root)
         names = self.class_names
         labels = [label_index(path, root, names) for path in paths]
-        prep = self.preprocessing
-        return ThermalImageDataset(
-            paths, labels, prep.image_size, prep.mean, prep.std, prep.use_asymmetry, names
-        )
+        return ThermalImageDataset.for_preprocessing(paths, labels, self.preprocessing, names)
 
     def _datasets(self) -> dict[str, ThermalImageDataset]:
         built = {

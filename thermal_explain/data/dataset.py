@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -14,17 +15,25 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from thermal_explain.data.augmentation import AugmentationPolicy, ThermalAugmentation
-from thermal_explain.data.images import read_image
 from thermal_explain.data.preprocessing import (
     DEFAULT_MEAN,
     DEFAULT_STD,
     Preprocessing,
     check_preprocessing,
+    readout_signal,
+    source_to_model_input,
     split_asymmetry,
-    to_model_input,
+)
+from thermal_explain.data.thermal import (
+    TemperatureScale,
+    ThermalInput,
+    check_temperature_range,
+    read_input,
 )
 from thermal_explain.errors import ConfigurationError, ThermalExplainError
 from thermal_explain.types import Batch, FailedItem
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,10 @@ class Sample:
             keeps it for the writer (see :data:`BACKGROUND_MAX_PIXELS`).
         views: ``(V, C, S, W)`` augmented views for contrastive training (``image`` is
             ``views[0]``), ``None`` for a single view.
+        signal: ``(S, S)`` degrees Celsius (temperature inputs) or gray level (pictures) on
+            the model's full-width grid, for the left-right readout.
+        input_kind: ``image``, ``flir_radiometric`` or ``temperature_array``.
+        temperature: the record's ``temperature`` entry (temperature inputs only).
     """
 
     image: torch.Tensor
@@ -50,6 +63,9 @@ class Sample:
     original_size: tuple[int, int]
     background: np.ndarray | None = None
     views: torch.Tensor | None = None
+    signal: torch.Tensor | None = None
+    input_kind: str = "image"
+    temperature: dict[str, object] | None = None
 
 
 BACKGROUND_MAX_PIXELS = 1 << 22
@@ -68,7 +84,9 @@ class ThermalImageDataset(Dataset):
     reading and decoding the file a second time. With an active ``augmentation`` policy
     each sample is augmented (:mod:`thermal_explain.data.augmentation`, before the
     asymmetry split); with ``views`` >= 2 it carries that many independently augmented
-    views for contrastive training.
+    views for contrastive training. Temperature inputs (FLIR JPEGs, ``.npy`` and float
+    TIFF arrays, 16-bit exports with ``temperature_scale``) are windowed by
+    ``temperature_range``; temperatures outside -50..150 C give one warning per data set.
     """
 
     def __init__(
@@ -84,6 +102,8 @@ class ThermalImageDataset(Dataset):
         keep_backgrounds: bool = False,
         augmentation: AugmentationPolicy | None = None,
         views: int = 1,
+        temperature_range: tuple[float, float] | None = None,
+        temperature_scale: str | None = None,
     ) -> None:
         check_preprocessing(image_size, mean, std, use_asymmetry)
         if not 0.0 <= flip_probability <= 1.0:
@@ -104,6 +124,9 @@ class ThermalImageDataset(Dataset):
         self.flip_probability = float(flip_probability)
         self.keep_backgrounds = bool(keep_backgrounds)
         self.views = views
+        self.temperature_range = check_temperature_range(temperature_range)
+        self.temperature_scale = TemperatureScale.parse(temperature_scale)
+        self._warned = False
         self.augmentation = augmentation
 
     @property
@@ -116,6 +139,19 @@ class ThermalImageDataset(Dataset):
         self._policy = policy
         active = policy is not None and policy.active
         self._augment = ThermalAugmentation(policy, self.mean, self.std) if active else None
+
+    @classmethod
+    def for_preprocessing(
+        cls,
+        paths: Sequence[str | Path],
+        labels: Sequence[int] | None,
+        preprocessing: Preprocessing,
+        class_names: Sequence[str] | None = None,
+    ) -> ThermalImageDataset:
+        """The images of ``paths`` preprocessed as ``preprocessing`` says."""
+        dataset = cls(paths, labels, class_names=class_names)
+        dataset.set_preprocessing(preprocessing)
+        return dataset
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -132,6 +168,9 @@ class ThermalImageDataset(Dataset):
         self.mean = preprocessing.mean
         self.std = preprocessing.std
         self.use_asymmetry = preprocessing.use_asymmetry
+        self.temperature_range = preprocessing.temperature_range
+        self.temperature_scale = TemperatureScale.parse(preprocessing.temperature_scale)
+        self.augmentation = self.augmentation  # its amounts are in the new normalization
 
     def subset(self, paths: Sequence[str | Path]) -> ThermalImageDataset:
         """The same dataset over ``paths`` only (each one of its paths), labels kept."""
@@ -145,29 +184,56 @@ class ThermalImageDataset(Dataset):
         path = self.paths[index]
         label = self.labels[index]
         try:
-            image = read_image(path)
+            source = read_input(path, self.temperature_scale)
             if self.flip_probability and float(torch.rand(())) < self.flip_probability:
-                image = np.ascontiguousarray(image[:, ::-1])
+                source = source.flipped()
             if self._augment is None and self.views == 1:
                 views = None
-                tensor = to_model_input(
-                    image, self.image_size, self.mean, self.std, self.use_asymmetry
-                )
+                tensor = self._model_input(source, self.use_asymmetry)
             else:
-                views = self._draw_views(image)
+                views = self._draw_views(source)
                 tensor = views[0]
+            signal = readout_signal(source, self.image_size)
         except (ThermalExplainError, OSError, ValueError, cv2.error) as error:
             return FailedItem(str(path), _one_line(error), self._label_name(label))
-        height, width = image.shape[:2]
+        temperature = source.statistics()
+        if temperature is not None and "warning" in temperature and not self._warned:
+            self._warned = True
+            log.warning(
+                "'%s' holds temperatures of %s..%s C with --temperature_scale %s; check the "
+                "scale (this warning is shown once)",
+                path, temperature["min"], temperature["max"], self.temperature_scale,
+            )  # fmt: skip
+        height, width = source.size
         background = None
         if self.keep_backgrounds and height * width <= BACKGROUND_MAX_PIXELS:
-            background = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-        views = views if self.views > 1 else None
-        return Sample(tensor, label, index, str(path), (height, width), background, views)
+            background = cv2.cvtColor(source.display(self.temperature_range), cv2.COLOR_RGB2GRAY)
+        return Sample(
+            tensor,
+            label,
+            index,
+            str(path),
+            source.size,
+            background,
+            views if self.views > 1 else None,
+            signal,
+            source.kind,
+            temperature,
+        )
 
-    def _draw_views(self, image: np.ndarray) -> torch.Tensor:
-        """``(V, C, S, W)``: the image preprocessed once, then augmented per view."""
-        full = to_model_input(image, self.image_size, self.mean, self.std, use_asymmetry=False)
+    def _model_input(self, source: ThermalInput, use_asymmetry: bool) -> torch.Tensor:
+        return source_to_model_input(
+            source,
+            self.image_size,
+            self.mean,
+            self.std,
+            use_asymmetry,
+            self.temperature_range,
+        )
+
+    def _draw_views(self, source: ThermalInput) -> torch.Tensor:
+        """``(V, C, S, W)``: the input preprocessed once, then augmented per view."""
+        full = self._model_input(source, use_asymmetry=False)
         views = []
         for _ in range(self.views):
             view = self._augment(full) if self._augment is not None else full
@@ -198,6 +264,7 @@ def collate(
             views = torch.stack([sample.views for sample in readable], dim=1)
     else:
         images = torch.zeros((0, *(input_shape or (3, 0, 0))), dtype=torch.float32)
+    with_signal = bool(readable) and all(sample.signal is not None for sample in readable)
     return Batch(
         images=images,
         labels=torch.tensor([sample.label for sample in readable], dtype=torch.long),
@@ -211,6 +278,9 @@ def collate(
             else None
         ),
         views=views,
+        signals=torch.stack([s.signal for s in readable]) if with_signal else None,  # type: ignore[misc]
+        input_kinds=[sample.input_kind for sample in readable],
+        temperatures=[sample.temperature for sample in readable],
     )
 
 

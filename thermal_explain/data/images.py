@@ -38,7 +38,15 @@ def read_image(path: str | Path) -> np.ndarray:
         ImageReadError: the file is missing or cannot be decoded.
     """
     path = Path(path)
-    image = _decode(path)
+    return picture_to_rgb(decode_file(path), path)
+
+
+def picture_to_rgb(image: np.ndarray, path: str | Path) -> np.ndarray:
+    """A decoded image (any depth and channel count) as ``(H, W, 3)`` uint8 RGB.
+
+    Raises:
+        ImageReadError: an unsupported layout (``path`` names the file).
+    """
     if image.dtype != np.uint8:
         image = _scale_to_uint8(image)
     if image.ndim == 2:
@@ -67,7 +75,7 @@ def read_mask(path: str | Path, size: tuple[int, int]) -> np.ndarray:
         ImageReadError: the file is missing or cannot be decoded.
     """
     height, width = _check_size(size)
-    mask = _decode(Path(path))
+    mask = decode_file(Path(path))
     if mask.ndim == 3:
         region = np.any(mask[:, :, :3] != 0, axis=2)
         if mask.shape[2] == 4:
@@ -89,7 +97,7 @@ def _check_size(size: tuple[int, int]) -> tuple[int, int]:
     return int(size[0]), int(size[1])
 
 
-def _decode(path: Path) -> np.ndarray:
+def decode_file(path: Path) -> np.ndarray:
     """Decode a file as stored (any depth and channel count); raise ImageReadError."""
     try:
         data = np.fromfile(path, dtype=np.uint8)

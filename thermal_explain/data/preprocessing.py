@@ -2,6 +2,9 @@
 
 :class:`Preprocessing` bundles the settings a model was trained with; it travels with
 checkpoints and run manifests so that a model is always explained the way it was trained.
+Temperature inputs (:mod:`thermal_explain.data.thermal`) pass through a fixed window in
+degrees (``temperature_range``) before the same resize and normalization, so every image
+maps a temperature to the same input value.
 """
 
 from __future__ import annotations
@@ -16,6 +19,13 @@ import numpy as np
 import torch
 
 from thermal_explain.checks import check_int, expect
+from thermal_explain.data.thermal import (
+    TemperatureScale,
+    ThermalInput,
+    check_temperature_range,
+    resize_finite,
+    window_temperatures,
+)
 from thermal_explain.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -42,7 +52,8 @@ def to_model_input(
 
     The whole image is resized to ``image_size x image_size`` (no crop), scaled to 0..1
     and normalized per channel. With ``use_asymmetry`` the result is split at the
-    vertical midline (see :func:`split_asymmetry`).
+    vertical midline (see :func:`split_asymmetry`). An ``(H, W)`` float32 image in 0..1
+    (windowed temperatures) is resized the same way and repeated on the three channels.
 
     Returns:
         ``(3, S, S)`` float32, or ``(6, S, S // 2)`` in asymmetry mode.
@@ -52,7 +63,8 @@ def to_model_input(
             mode) or ``mean``/``std`` not three values (``std`` positive).
     """
     check_preprocessing(image_size, mean, std, use_asymmetry)
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+    windowed = image.ndim == 2 and image.dtype == np.float32
+    if not windowed and (image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8):
         raise ConfigurationError(
             f"image must be (H, W, 3) uint8 RGB, got {image.dtype} of shape {image.shape}; "
             "read it with thermal_explain.data.images.read_image"
@@ -63,10 +75,39 @@ def to_model_input(
     resized = cv2.resize(image, (image_size, image_size), interpolation=interpolation)
     # One image is too little work for torch's thread pool, whose threads stall while the
     # writer's workers hold the cores: numpy does the same float32 arithmetic on one thread.
-    scaled = resized.astype(np.float32) / np.float32(255.0)
+    if windowed:
+        scaled = np.repeat(resized[:, :, None], 3, axis=2)
+    else:
+        scaled = resized.astype(np.float32) / np.float32(255.0)
     scaled = (scaled - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
     tensor = torch.from_numpy(np.ascontiguousarray(scaled.transpose(2, 0, 1)))
     return split_asymmetry(tensor) if use_asymmetry else tensor
+
+
+def source_to_model_input(
+    source: ThermalInput,
+    image_size: int,
+    mean: Sequence[float] = DEFAULT_MEAN,
+    std: Sequence[float] = DEFAULT_STD,
+    use_asymmetry: bool = False,
+    temperature_range: tuple[float, float] | None = None,
+) -> torch.Tensor:
+    """A read input (picture or temperatures) as the model's input.
+
+    Temperatures go through ``temperature_range`` (``None``: the image's own minimum to
+    maximum) to 0..1, then as :func:`to_model_input`.
+    """
+    if source.is_temperature:
+        image = window_temperatures(source.pixels, temperature_range)
+    else:
+        image = source.pixels
+    return to_model_input(image, image_size, mean, std, use_asymmetry)
+
+
+def readout_signal(source: ThermalInput, image_size: int) -> torch.Tensor:
+    """``(S, S)`` float32 values the left-right readout compares, on the model's full grid:
+    degrees Celsius (NaN where unknown) or a picture's gray level (0-255)."""
+    return torch.from_numpy(resize_finite(source.signal(), (image_size, image_size)))
 
 
 def split_asymmetry(x: torch.Tensor) -> torch.Tensor:
@@ -123,18 +164,28 @@ class Preprocessing:
         mean: per-channel normalization mean (RGB, 0..1 scale).
         std: per-channel normalization standard deviation.
         use_asymmetry: 6-channel input of the left half and the mirrored right half.
+        temperature_range: ``(low, high)`` degrees Celsius mapped to 0..1 for temperature
+            inputs; ``None`` stretches each image from its minimum to its maximum.
+        temperature_scale: how 16-bit exports become degrees (``centikelvin``,
+            ``celsius_x100``, ``linear:A,B``); ``None`` reads them as pictures.
     """
 
     image_size: int = DEFAULT_IMAGE_SIZE
     mean: tuple[float, float, float] = DEFAULT_MEAN
     std: tuple[float, float, float] = DEFAULT_STD
     use_asymmetry: bool = False
+    temperature_range: tuple[float, float] | None = None
+    temperature_scale: str | None = None
 
     def __post_init__(self) -> None:
         check_preprocessing(self.image_size, self.mean, self.std, self.use_asymmetry)
         object.__setattr__(self, "mean", tuple(float(value) for value in self.mean))
         object.__setattr__(self, "std", tuple(float(value) for value in self.std))
         object.__setattr__(self, "use_asymmetry", bool(self.use_asymmetry))
+        window = check_temperature_range(self.temperature_range)
+        object.__setattr__(self, "temperature_range", window)
+        scale = TemperatureScale.parse(self.temperature_scale)
+        object.__setattr__(self, "temperature_scale", None if scale is None else scale.name)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -142,19 +193,31 @@ class Preprocessing:
         size = self.image_size
         return (6, size, size // 2) if self.use_asymmetry else (3, size, size)
 
-    def __call__(self, image: np.ndarray) -> torch.Tensor:
-        """``(H, W, 3)`` uint8 RGB -> ``input_shape`` float32 (see :func:`to_model_input`)."""
+    def __call__(self, image: np.ndarray | ThermalInput) -> torch.Tensor:
+        """``(H, W, 3)`` uint8 RGB or a read input -> ``input_shape`` float32."""
+        if isinstance(image, ThermalInput):
+            return source_to_model_input(
+                image,
+                self.image_size,
+                self.mean,
+                self.std,
+                self.use_asymmetry,
+                self.temperature_range,
+            )
         return to_model_input(image, self.image_size, self.mean, self.std, self.use_asymmetry)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready settings (lists for the tuples)."""
         data = asdict(self)
         data.update(mean=list(self.mean), std=list(self.std))
+        if self.temperature_range is not None:
+            data["temperature_range"] = list(self.temperature_range)
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Preprocessing:
-        """The settings :meth:`to_dict` wrote; unknown keys are ignored."""
+        """The settings :meth:`to_dict` wrote; unknown keys are ignored, missing ones take
+        their defaults (records written before a setting existed stay readable)."""
         known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
         return cls(**known)
 
@@ -182,6 +245,13 @@ def _shown(value: object) -> str:
     return str(list(value)) if isinstance(value, tuple) else str(value)
 
 
+def _flag(value: object) -> str:
+    """A setting as it is typed on the command line: ``32``, ``28 38``."""
+    if isinstance(value, (tuple, list)):
+        return " ".join(f"{item:g}" if isinstance(item, float) else str(item) for item in value)
+    return str(value)
+
+
 def _three_numbers(values: object) -> bool:
     if not isinstance(values, Sequence) or isinstance(values, str) or len(values) != 3:
         return False
@@ -193,22 +263,41 @@ def _listed(values: object) -> object:
 
 
 def resolve_preprocessing(
-    trained: Preprocessing | None, image_size: int | None, use_asymmetry: bool, source: str
+    trained: Preprocessing | None,
+    image_size: int | None,
+    use_asymmetry: bool,
+    source: str,
+    *,
+    temperature_range: tuple[float, float] | None = None,
+    temperature_scale: str | None = None,
 ) -> tuple[Preprocessing, str]:
     """The preprocessing of a run and where it came from (``checkpoint``, ``options`` or
     ``defaults``).
 
-    The checkpoint's settings are the default; an explicit ``image_size`` that disagrees
-    wins, with one warning line.
+    The checkpoint's settings are the default; an explicit ``image_size`` or
+    ``temperature_range`` that disagrees wins, with one warning line. An explicit
+    ``temperature_scale`` describes the files, not the model: it wins silently.
     """
+    given = {
+        "image_size": image_size,
+        "temperature_range": check_temperature_range(temperature_range),
+        "temperature_scale": temperature_scale,
+    }
+    explicit = {name: value for name, value in given.items() if value is not None}
     if trained is None:
-        size = DEFAULT_IMAGE_SIZE if image_size is None else image_size
-        from_ = "defaults" if image_size is None else "options"
-        return Preprocessing(image_size=size, use_asymmetry=use_asymmetry), from_
-    if image_size is None or image_size == trained.image_size:
-        return replace(trained, use_asymmetry=use_asymmetry), "checkpoint"
-    log.warning(
-        "--image_size %d differs from the %d %s was trained with; using %d",
-        image_size, trained.image_size, source, image_size,
-    )  # fmt: skip
-    return replace(trained, image_size=image_size, use_asymmetry=use_asymmetry), "options"
+        settings = {"image_size": DEFAULT_IMAGE_SIZE, **explicit}
+        from_ = "options" if explicit else "defaults"
+        return Preprocessing(**settings, use_asymmetry=use_asymmetry), from_
+    differs = [
+        name
+        for name, value in explicit.items()
+        if name != "temperature_scale" and value != getattr(trained, name)
+    ]
+    for name in differs:
+        log.warning(
+            "--%s %s differs from the %s %s was trained with; using %s",
+            name, _flag(explicit[name]), _flag(getattr(trained, name)), source,
+            _flag(explicit[name]),
+        )  # fmt: skip
+    resolved = replace(trained, **explicit, use_asymmetry=use_asymmetry)
+    return resolved, "options" if differs else "checkpoint"

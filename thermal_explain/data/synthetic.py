@@ -4,7 +4,9 @@ Faces are built as a temperature field in degrees Celsius, then passed through s
 noise, optical blur and a thermal palette, so the images look like the cropped
 infrared faces the project explains. ICAS faces carry one one-sided temperature
 anomaly whose exact region is written as a mask, which gives Grad-CAM maps a ground
-truth to be scored against.
+truth to be scored against. The measured temperatures themselves can be written instead
+of the pictures (``.npy`` degrees or 16-bit centi-Kelvin TIFF), with ``lesions.csv``
+naming each lesion's side.
 """
 
 from __future__ import annotations
@@ -16,6 +18,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from thermal_explain.checks import check_choice
+from thermal_explain.data.temperature_files import (
+    LESION_TABLE,
+    TEMPERATURE_FORMATS,
+    lesion_side,
+    write_lesion_table,
+    write_temperatures,
+)
 from thermal_explain.errors import ConfigurationError
 
 CLASS_NAMES: tuple[str, str] = ("icas", "normal")
@@ -26,6 +36,9 @@ LESION_AREA_RANGE: tuple[float, float] = (0.02, 0.05)
 
 LESION_DELTA_RANGE: tuple[float, float] = (1.5, 3.0)
 """Peak temperature change of a lesion in degrees Celsius (warmer or cooler)."""
+
+LESION_POLARITIES = ("either", "cold", "warm")
+"""Lesions warmer or cooler at random (``either``), or all cold, or all warm."""
 
 MIN_SIZE = 16
 IMAGE_EXTENSIONS = ("png", "jpg", "jpeg", "bmp", "tif", "tiff")
@@ -58,6 +71,8 @@ class SyntheticDataset:
         mask_paths: the mask of each image, ``None`` for normal faces.
         counts: images per class name.
         class_names: ``["icas", "normal"]``.
+        lesion_sides: ``left``/``right`` (image halves) of each image's lesion, ``None``
+            for normal faces; also written to ``<out>/lesions.csv``.
     """
 
     image_dir: Path
@@ -67,10 +82,23 @@ class SyntheticDataset:
     mask_paths: list[Path | None] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     class_names: list[str] = field(default_factory=lambda: list(CLASS_NAMES))
+    lesion_sides: list[str | None] = field(default_factory=list)
 
 
 def render_face(rng: np.random.Generator, size: int, lesion: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Render one synthetic thermal face.
+    """Render one synthetic thermal face (see :func:`render_face_temperatures`).
+
+    Returns:
+        ``(S, S, 3)`` uint8 RGB image and ``(S, S)`` uint8 mask.
+    """
+    image, _, mask = render_face_temperatures(rng, size, lesion)
+    return image, mask
+
+
+def render_face_temperatures(
+    rng: np.random.Generator, size: int, lesion: bool, lesion_polarity: str = "either"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Render one synthetic thermal face, as a picture and as measured temperatures.
 
     A warm oval head (33-35 C) on a cool background (21-26 C): warm periorbital regions
     and inner canthi, a cool nose tip, a warm forehead and mouth line, cool hair, ears
@@ -78,7 +106,8 @@ def render_face(rng: np.random.Generator, size: int, lesion: bool) -> tuple[np.n
     the facial midline stays within 1 % of the image centre, as in crops made for the
     asymmetry split), temperatures and feature strengths, plus mild natural left/right
     differences and smooth skin-temperature noise. With ``lesion`` one side carries an
-    elliptical anomaly (warmer or cooler by 1.5-3.0 C at its peak) in one cheek,
+    elliptical anomaly (warmer or cooler by 1.5-3.0 C at its peak, as
+    ``lesion_polarity`` says) in one cheek,
     periorbital region, temple or forehead side, never crossing the midline; its area
     is 2-5 % of the head oval's area (:data:`LESION_AREA_RANGE`). Sensor noise and blur
     are added and the field is drawn with the inferno palette. The lesion is drawn from
@@ -86,8 +115,9 @@ def render_face(rng: np.random.Generator, size: int, lesion: bool) -> tuple[np.n
     without it.
 
     Returns:
-        ``(S, S, 3)`` uint8 RGB image and ``(S, S)`` uint8 mask (255 on the lesion,
-        all zeros without one).
+        ``(S, S, 3)`` uint8 RGB image, ``(S, S)`` float32 measured temperatures (degrees
+        Celsius, after noise and blur) and ``(S, S)`` uint8 mask (255 on the lesion, all
+        zeros without one).
     """
     if size < MIN_SIZE:
         raise ConfigurationError(f"size must be at least {MIN_SIZE} pixels, got {size}")
@@ -99,11 +129,11 @@ def render_face(rng: np.random.Generator, size: int, lesion: bool) -> tuple[np.n
     lesion_rng = np.random.default_rng(rng.integers(2**63))  # drawn either way: same subject
     mask = np.zeros((size, size), dtype=np.uint8)
     if lesion:
-        delta, region = _lesion(lesion_rng, xf, yf)
+        delta, region = _lesion(lesion_rng, xf, yf, lesion_polarity)
         temperature += delta
         mask[region] = 255
-    image = _sensor(rng, temperature, size)
-    return image, mask
+    image, measured = _sensor(rng, temperature, size)
+    return image, measured, mask
 
 
 def make_synthetic_dataset(
@@ -113,6 +143,9 @@ def make_synthetic_dataset(
     seed: int = 0,
     icas_fraction: float = 0.5,
     ext: str = "png",
+    *,
+    lesion_polarity: str = "either",
+    temperatures: str | None = None,
 ) -> SyntheticDataset:
     """Write ``n`` synthetic faces and their lesion masks under ``out_dir``.
 
@@ -121,13 +154,19 @@ def make_synthetic_dataset(
     ``round(n * icas_fraction)`` faces are ICAS, placed at seeded random positions.
     The output is byte-for-byte the same for the same arguments; ``face_<digits>``
     files left in the class folders by an earlier, different run are removed so the
-    folders hold exactly this data set.
+    folders hold exactly this data set. With ``temperatures`` (``npy`` or ``tiff``) the
+    images are the measured temperatures instead (``.npy`` float degrees, or 16-bit
+    centi-Kelvin ``.tif``: read it with ``--temperature_scale centikelvin``).
+    ``<out>/lesions.csv`` names every face's lesion side (and polarity).
 
     Raises:
-        ConfigurationError: ``n < 1``, ``size`` below 16, ``icas_fraction`` outside 0..1
-            or an unknown ``ext``.
+        ConfigurationError: ``n < 1``, ``size`` below 16, ``icas_fraction`` outside 0..1,
+            an unknown ``ext``, ``lesion_polarity`` or ``temperatures``.
     """
     _check_arguments(n, size, icas_fraction, ext)
+    check_choice("lesion_polarity", lesion_polarity, LESION_POLARITIES)
+    if temperatures is not None:
+        check_choice("temperatures", temperatures, tuple(TEMPERATURE_FORMATS))
     root = Path(out_dir)
     dataset = SyntheticDataset(image_dir=root / "images", mask_dir=root / "masks")
     for name in CLASS_NAMES:
@@ -137,14 +176,27 @@ def make_synthetic_dataset(
     order = np.random.default_rng(seed).permutation(n)
     is_icas = np.zeros(n, dtype=bool)
     is_icas[order[:n_icas]] = True
-    suffix = "." + ext.lower()
+    suffix = TEMPERATURE_FORMATS[temperatures] if temperatures else "." + ext.lower()
+    lesions = []
     for index in range(n):
         rng = np.random.default_rng([seed, index])
-        image, mask = render_face(rng, size, bool(is_icas[index]))
+        image, celsius, mask = render_face_temperatures(
+            rng, size, bool(is_icas[index]), lesion_polarity
+        )
         label = 0 if is_icas[index] else 1
         stem = f"face_{index:05d}"
         path = dataset.image_dir / CLASS_NAMES[label] / f"{stem}{suffix}"
-        _write_image(path, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        if temperatures:
+            write_temperatures(path, celsius)
+        else:
+            _write_image(path, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        side = lesion_side(mask)
+        dataset.lesion_sides.append(side)
+        polarity = None if side is None else _polarity(celsius, mask)
+        lesions.append(
+            {"image": path.name, "class": CLASS_NAMES[label], "lesion_side": side,
+             "lesion_polarity": polarity}
+        )  # fmt: skip
         mask_path = None
         if is_icas[index]:
             mask_path = dataset.mask_dir / CLASS_NAMES[0] / f"{stem}.png"
@@ -153,8 +205,15 @@ def make_synthetic_dataset(
         dataset.labels.append(label)
         dataset.mask_paths.append(mask_path)
     dataset.counts = {CLASS_NAMES[0]: n_icas, CLASS_NAMES[1]: n - n_icas}
+    write_lesion_table(root / LESION_TABLE, lesions)
     _remove_stale(dataset)
     return dataset
+
+
+def _polarity(celsius: np.ndarray, mask: np.ndarray) -> str:
+    """``cold`` when the lesion is colder than its mirror region on the other side."""
+    inside = mask != 0
+    return "cold" if celsius[inside].mean() < celsius[:, ::-1][inside].mean() else "warm"
 
 
 @dataclass(frozen=True)
@@ -263,9 +322,13 @@ def _skin_noise(rng: np.random.Generator, xf: np.ndarray, yf: np.ndarray) -> np.
 
 
 def _lesion(
-    rng: np.random.Generator, xf: np.ndarray, yf: np.ndarray
+    rng: np.random.Generator, xf: np.ndarray, yf: np.ndarray, polarity: str = "either"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One-sided anomaly: temperature change ``(S, S)`` and its bool region ``(S, S)``."""
+    """One-sided anomaly: temperature change ``(S, S)`` and its bool region ``(S, S)``.
+
+    The sign is drawn whatever ``polarity`` says, so the stream (and every other draw)
+    stays the same; ``cold`` and ``warm`` then fix it.
+    """
     site = list(_LESION_SITES)[rng.integers(len(_LESION_SITES))]
     (x_low, x_high), (y_low, y_high) = _LESION_SITES[site]
     side = 1.0 if rng.random() < 0.5 else -1.0
@@ -280,13 +343,17 @@ def _lesion(
     across = (-dx * sin + dy * cos) / axis_b
     distance = along**2 + across**2  # squared elliptical radius, 1 on the mask edge
     sign = 1.0 if rng.random() < 0.5 else -1.0
+    sign = {"cold": -1.0, "warm": 1.0}.get(polarity, sign)
     delta = sign * rng.uniform(*LESION_DELTA_RANGE)
     profile = np.exp(-np.log(2.0) * distance**2)  # flat top, half height on the edge
     return (delta * profile).astype(np.float32), distance <= 1.0
 
 
-def _sensor(rng: np.random.Generator, temperature: np.ndarray, size: int) -> np.ndarray:
-    """Noise, optical blur and the inferno palette -> ``(S, S, 3)`` uint8 RGB."""
+def _sensor(
+    rng: np.random.Generator, temperature: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Noise, optical blur and the inferno palette -> ``(S, S, 3)`` uint8 RGB, and the
+    measured ``(S, S)`` float32 degrees (after noise and blur)."""
     noisy = temperature + rng.normal(0.0, rng.uniform(0.06, 0.15), temperature.shape)
     noisy += rng.normal(0.0, 0.03, (temperature.shape[0], 1))  # row (fixed-pattern) noise
     noisy = cv2.GaussianBlur(noisy.astype(np.float32), (0, 0), 0.6 * size / 128)
@@ -295,7 +362,7 @@ def _sensor(rng: np.random.Generator, temperature: np.ndarray, size: int) -> np.
     levels = np.clip((noisy - low) / (high - low), 0.0, 1.0)
     gray = np.round(levels * 255.0).astype(np.uint8)
     colored = cv2.applyColorMap(gray, cv2.COLORMAP_INFERNO)
-    return cv2.cvtColor(colored, cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(colored, cv2.COLOR_BGR2RGB), noisy
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

@@ -16,9 +16,17 @@ from typing_extensions import override
 from thermal_explain.cam import default_target_layers, get_method
 from thermal_explain.cam.modes import random_state_kept
 from thermal_explain.cam.precision import lightning_precision
-from thermal_explain.checks import check_class_names, check_int, check_names, check_number, expect
+from thermal_explain.checks import (
+    check_choice,
+    check_class_names,
+    check_int,
+    check_names,
+    check_number,
+    expect,
+)
 from thermal_explain.data.dataset import ThermalImageDataset
 from thermal_explain.data.preprocessing import Preprocessing
+from thermal_explain.data.thermal import POLARITIES, READOUT_FRACTION, READOUT_THRESHOLD
 from thermal_explain.lightning.inputs import BatchReader, display_pixels
 from thermal_explain.lightning.modules import count_classes, explained_module, resolve_class_names
 from thermal_explain.lightning.probe_logging import (
@@ -30,6 +38,7 @@ from thermal_explain.lightning.probe_logging import (
 from thermal_explain.lightning.probes import ProbeInputs, ProbeSet
 from thermal_explain.lightning.run_facts import predict_manifest, report_settings, weights_in_use
 from thermal_explain.lightning.sources import dataset_paths, first_loader, item_names
+from thermal_explain.metrics.readout import ReadoutOptions
 from thermal_explain.metrics.suite import MetricOptions, parse_metrics
 from thermal_explain.modeling.checkpoints import TrainedWeights
 from thermal_explain.modeling.classifier import ThermalClassifier
@@ -93,6 +102,11 @@ class GradCAMCallback(BasePredictionWriter):
         class_names: class names by index; default: the module's or data module's
             ``class_names``, the hyper-parameters, the data set's ``classes``, else
             ``class_0`` ...
+        lesion_polarity: asymmetry mode: draw maps on both sides (``none``), or on the
+            colder (``cold``) or warmer (``warm``) point of each mirrored pair.
+        readout_map: map of the left-right thermal readout (``fused`` or a layer name).
+        readout_fraction: share of the half-width map in the readout's attended region.
+        readout_threshold: left-right difference in degrees Celsius flagged in records.
         html_report: write ``output_dir/report.html`` at the end of predict.
     """
 
@@ -121,9 +135,15 @@ class GradCAMCallback(BasePredictionWriter):
         label_key: str = "label",
         batch_fn: str | Callable[[Any], Any] | None = None,
         class_names: list[str] | None = None,
+        lesion_polarity: str = "none",
+        readout_map: str = "fused",
+        readout_fraction: float = READOUT_FRACTION,
+        readout_threshold: float = READOUT_THRESHOLD,
         html_report: bool = True,
     ) -> None:
         super().__init__(write_interval="batch")
+        check_choice("lesion_polarity", lesion_polarity, POLARITIES)
+        self.readout = ReadoutOptions(readout_map, readout_fraction, readout_threshold)
         get_method(method)
         parse_metrics(metrics)
         check_int("metric_steps", metric_steps, 1)
@@ -157,6 +177,7 @@ class GradCAMCallback(BasePredictionWriter):
         self.metric_steps = metric_steps
         self.fuse = fuse
         self.model_attr = model_attr
+        self.lesion_polarity = lesion_polarity
         self.html_report = html_report
         self.failed_images = 0
         """Images recorded as failed by the last predict run (rank zero)."""
@@ -219,6 +240,8 @@ class GradCAMCallback(BasePredictionWriter):
             mask_lookup=mask_lookup,
             metric_options=MetricOptions(steps=self.metric_steps),
             precision=lightning_precision(trainer.precision),
+            lesion_polarity=self.lesion_polarity,
+            readout=self.readout,
         )
         return self._explainer
 
@@ -326,11 +349,15 @@ class GradCAMCallback(BasePredictionWriter):
         for index, loader in enumerate(loaders):
             self._predict_paths[index] = dataset_paths(getattr(loader, "dataset", None))
             paths += self._predict_paths[index] or []
+        preprocessing = getattr(datamodule, "preprocessing", None)
+        known = isinstance(preprocessing, Preprocessing)
         output = OutputOptions(
             colormap=self.colormap,
             original_alpha=self.original_alpha,
             heatmap_alpha=self.heatmap_alpha,
             save_figures=self.save_figures,
+            temperature_scale=preprocessing.temperature_scale if known else None,
+            temperature_range=preprocessing.temperature_range if known else None,
         )
         self._run = ExplanationRun(
             self.output_dir,

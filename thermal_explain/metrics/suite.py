@@ -17,7 +17,8 @@ for. Results land in each layer's entry of the image record:
   protocol the scored map is the true class's (``"target": "true_class"``; recomputed for
   misclassified images), or the explained class's where the label is unknown. In
   asymmetry mode the maps are scored on their own half-width grid against the mask folded
-  onto it (``"sides": "folded"`` in the record; see :func:`localization_maps`).
+  onto it (``"sides": "folded"`` in the record; see :func:`localization_maps`), unless a
+  lesion polarity draws them on one side: then on the full face (``"sides": "cold"``).
 - ``sanity``: Spearman rho between the map and the map of a copy of the model whose weights
   were re-initialized from the top layer down (Adebayo et al., 2018); the report gives a
   verdict per layer.
@@ -33,7 +34,7 @@ import torch
 from torch import nn
 
 from thermal_explain.cam import CAMEngine, CAMResult, fuse_maps
-from thermal_explain.cam.asymmetry import fold_to_half_width
+from thermal_explain.cam.asymmetry import SideChoice, fold_to_half_width
 from thermal_explain.data.images import read_mask
 from thermal_explain.errors import ConfigurationError, ThermalExplainError
 from thermal_explain.metrics import (
@@ -123,7 +124,11 @@ class QualityMetrics:
         return bool(self.metrics)
 
     def __call__(
-        self, batch: Batch, result: CAMResult, fused: torch.Tensor | None = None
+        self,
+        batch: Batch,
+        result: CAMResult,
+        fused: torch.Tensor | None = None,
+        sides: SideChoice | None = None,
     ) -> list[dict[str, dict[str, object]]]:
         """Per image, per layer (and ``"fused"`` when given): the metric dicts.
 
@@ -131,12 +136,15 @@ class QualityMetrics:
             batch: the explained batch.
             result: the engine's result for it.
             fused: ``(N, H, w)`` fused map on the model-input grid, or ``None``.
+            sides: where asymmetry maps are drawn (a lesion polarity); localization then
+                scores them on the full face. ``None``: folded.
         """
         per_image: list[dict[str, dict[str, object]]] = [{} for _ in range(len(batch))]
         if {"deletion", "insertion", "confidence"} & set(self.metrics):
             self._faithfulness(batch, result, per_image)
         if "localization" in self.metrics:
-            self._localization(batch, result, localization_maps(result, fused), per_image)
+            maps = localization_maps(result, fused)
+            self._localization(batch, result, maps, per_image, sides)
         if "sanity" in self.metrics:
             self._sanity(batch, result, per_image)
         return per_image
@@ -193,15 +201,19 @@ class QualityMetrics:
         result: CAMResult,
         maps: dict[str, torch.Tensor],
         per_image: list[dict[str, dict[str, object]]],
+        sides: SideChoice | None = None,
     ) -> None:
         assert self.mask_lookup is not None
-        folded = result.side_attribution is not None
+        asymmetry = result.side_attribution is not None
+        folded = asymmetry and sides is None
         grid = next(iter(result.display_maps.values())).shape[-2:]
         height, width = int(grid[0]), int(grid[1])
         masks, present = _read_masks(batch, self.mask_lookup, (height, width))
         if folded:
             masks = fold_to_half_width(masks, next(iter(maps.values())).shape[-1])
         maps = self._true_class_maps(batch, result, maps, present)
+        if asymmetry and sides is not None:
+            maps = {name: sides.draw(layer_maps) for name, layer_maps in maps.items()}
         # Tolerance is given in original-image pixels; the maps live on the input grid.
         scale = (
             torch.tensor([width / max(original, 1) for _, original in batch.original_sizes])
@@ -221,6 +233,8 @@ class QualityMetrics:
                     record["target"] = "true_class" if known[i] else "explained_class"
                     if folded:
                         record["sides"] = "folded"
+                    elif asymmetry and sides is not None:
+                        record["sides"] = sides.polarity
                 entry.setdefault(layer, {})["localization"] = record
 
     def _true_class_maps(

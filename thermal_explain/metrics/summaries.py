@@ -247,3 +247,77 @@ def failed_records(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, An
 def _confidence(record: Mapping[str, Any]) -> float:
     value = record.get("confidence")
     return float(value) if isinstance(value, (int, float)) else 0.0
+
+
+def thermal_asymmetry_summary(
+    ok: Sequence[Mapping[str, Any]], class_names: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """The left-right readout's distribution per class (true label, else predicted) and units.
+
+    One dict per group, classes in ``class_names`` order, then any other: ``class``,
+    ``units``, ``images``, ``delta`` (``mean``, ``std``, ``min``, ``median``, ``max``),
+    ``mean_abs_delta``, ``colder_left``, ``colder_right``, and for degrees the
+    ``threshold`` and how many images exceed it (``flagged``). Images whose readout is
+    unknown are left out.
+    """
+    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
+    for record in ok:
+        readout = record.get("thermal_asymmetry")
+        if not isinstance(readout, Mapping) or not isinstance(readout.get("delta"), (int, float)):
+            continue
+        label = record.get("true_label") or record.get("predicted_label")
+        groups[(str(label), str(readout.get("units")))].append(readout)
+    order = [str(name) for name in class_names]
+    rows = []
+    for (label, units), readouts in sorted(
+        groups.items(), key=lambda item: (_position(order, item[0][0]), item[0])
+    ):
+        deltas = np.asarray([float(r["delta"]) for r in readouts], dtype=np.float64)
+        sides = [r.get("colder_side") for r in readouts]
+        row: dict[str, Any] = {
+            "class": label,
+            "units": units,
+            "images": len(readouts),
+            "delta": {
+                "mean": float(deltas.mean()),
+                "std": float(deltas.std()),
+                "min": float(deltas.min()),
+                "median": float(np.median(deltas)),
+                "max": float(deltas.max()),
+            },
+            "mean_abs_delta": float(np.abs(deltas).mean()),
+            "colder_left": sides.count("left"),
+            "colder_right": sides.count("right"),
+        }
+        thresholds = [r["threshold"] for r in readouts if isinstance(r.get("threshold"), float)]
+        if units == "celsius" and thresholds:
+            row["threshold"] = thresholds[0]
+            row["flagged"] = sum(1 for r in readouts if r.get("exceeds_threshold") is True)
+        rows.append(row)
+    return rows
+
+
+def colder_side_agreement(
+    ok: Sequence[Mapping[str, Any]], lesion_sides: Mapping[str, str | None]
+) -> dict[str, Any]:
+    """How often the readout's ``colder_side`` names the known lesion side.
+
+    Args:
+        ok: successful records.
+        lesion_sides: image path -> ``left``/``right`` (``None`` without a lesion).
+
+    Returns:
+        ``{"images": n, "agree": k, "rate": k / n}`` over the images with a known side
+        (``rate`` is ``None`` when there are none).
+    """
+    pairs = [
+        ((record.get("thermal_asymmetry") or {}).get("colder_side"), side)
+        for record in ok
+        if (side := lesion_sides.get(str(record.get("image_path")))) is not None
+    ]
+    agree = sum(1 for colder, side in pairs if colder == side)
+    return {"images": len(pairs), "agree": agree, "rate": agree / len(pairs) if pairs else None}
+
+
+def _position(order: list[str], label: str) -> int:
+    return order.index(label) if label in order else len(order)

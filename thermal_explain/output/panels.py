@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from thermal_explain.data.images import read_image
+from thermal_explain.data.thermal import read_display
 from thermal_explain.output.preview import TILE_HEIGHT, labelled_pair
 from thermal_explain.output.render import (
     blend,
@@ -57,7 +57,7 @@ def probe_panels(
     Returns:
         ``(layer, (H, W, 3) uint8 RGB)`` per layer, in the item's order.
     """
-    source = item.pixels if item.pixels is not None else read_image(item.image_path)
+    source = item.pixels if item.pixels is not None else read_display(item.image_path)
     base = thumbnail(source, height)
     gray = desaturate(base)
     panels = []
@@ -125,7 +125,7 @@ def write_comparison_panels(
     Raises:
         OSError: a panel cannot be written.
     """
-    original = thumbnail(read_image(image_path), PANEL_HEIGHT)
+    original = thumbnail(read_display(image_path), PANEL_HEIGHT)
     for path, map_a, map_b, title, captions in jobs:
         panel = comparison_panel(original, map_a, map_b, lut, title, captions)
         write_bytes(os.fspath(path), encode_png(panel))

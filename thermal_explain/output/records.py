@@ -59,17 +59,25 @@ def ok_record(
     confidence: float,
     true_label: str | None,
     gradcam_results: Mapping[str, dict[str, Any]],
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The record of an image whose outputs were all written."""
-    return {
+    """The record of an image whose outputs were all written.
+
+    ``extra`` adds top-level entries (``input_kind``, ``temperature``,
+    ``thermal_asymmetry``) before ``gradcam_results``; they never replace the others.
+    """
+    record = {
         "image_path": image_path,
         "predicted_class": int(predicted_class),
         "predicted_label": predicted_label,
         "confidence": to_jsonable(float(confidence)),
         "true_label": true_label,
         "status": STATUS_OK,
-        "gradcam_results": dict(gradcam_results),
     }
+    for key, value in (extra or {}).items():
+        record.setdefault(str(key), to_jsonable(value))
+    record["gradcam_results"] = dict(gradcam_results)
+    return record
 
 
 def error_record(

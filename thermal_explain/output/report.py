@@ -18,6 +18,7 @@ from thermal_explain.output.naming import (
     RESULTS_FILE,
 )
 from thermal_explain.output.quality_report import quality_sections
+from thermal_explain.output.readout_report import readout_section
 from thermal_explain.output.records import LAYER_KEYS, STATUS_OK
 
 _RULE = "=" * 72
@@ -34,8 +35,9 @@ def build_summary(
 
     Sections: totals and failed files, predicted-class distribution, confidence statistics
     (overall and per class), accuracy and confusion matrix (when true labels are known),
-    per-layer activation area and metric means, side attribution (asymmetry mode), and
-    where the outputs are. Records are read, never changed.
+    per-layer activation area and metric means, side attribution (asymmetry mode), the
+    left-right thermal readout per class, and where the outputs are. Records are read,
+    never changed.
     """
     ok = [record for record in records if record.get("status") == STATUS_OK]
     failed = [record for record in records if record.get("status") != STATUS_OK]
@@ -52,6 +54,7 @@ def build_summary(
         *_accuracy(ok, names),
         *_layer_section(ok, layer_order),
         *_side_section(ok, layer_order),
+        *readout_section(ok, names, _table),
         *quality_sections(ok, layer_order, names),
         *_outputs(ok, output_dir),
     ]

@@ -18,7 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from thermal_explain.data.images import read_image
+from thermal_explain.data.thermal import read_input
 from thermal_explain.output.figures import FigureRenderer, figure_title
 from thermal_explain.output.naming import inside, output_names
 from thermal_explain.output.preview import labelled_pair
@@ -31,6 +31,7 @@ from thermal_explain.output.render import (
     resize_map,
     write_file,
 )
+from thermal_explain.output.thermal_figure import thermal_figure_png
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class ImageJob:
     layers: tuple[LayerJob, ...]
     pixels: np.ndarray | None = None
     background: np.ndarray | None = None
+    record_fields: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ class RenderSettings:
     save_figures: bool = True
     save_feature_maps: bool = True
     preview_size: int | None = None
+    temperature_scale: str | None = None
+    temperature_range: tuple[float, float] | None = None
 
 
 @dataclass
@@ -117,8 +121,12 @@ def _render(job: ImageJob, settings: RenderSettings, figures: FigureRenderer | N
         or settings.preview_size is not None
     )
     original = job.pixels  # previews show the input beside the overlay
-    if original is None and needs_pixels and job.background is None:
-        original = read_image(job.image_path)
+    source = None
+    temperature_input = job.record_fields.get("input_kind", "image") != "image"
+    needs_file = job.background is None or (temperature_input and settings.save_figures)
+    if original is None and needs_pixels and needs_file:
+        source = read_input(job.image_path, settings.temperature_scale)
+        original = source.display(settings.temperature_range)
     background = _background(job, original) if needs_pixels else None
     results: dict[str, dict[str, Any]] = {}
     previews: list[tuple[str, np.ndarray]] = []
@@ -142,9 +150,12 @@ def _render(job: ImageJob, settings: RenderSettings, figures: FigureRenderer | N
                     job.target_label,
                     job.true_label,
                 )
-                paths["overlay_plt_path"] = _write(
-                    root, names.figure, figures.render_png(overlay, title)
-                )
+                if source is not None and source.is_temperature:
+                    window = source.display_range(settings.temperature_range)
+                    figure = thermal_figure_png(source.pixels, window, overlay, title, settings.lut)
+                else:
+                    figure = figures.render_png(overlay, title)
+                paths["overlay_plt_path"] = _write(root, names.figure, figure)
             if settings.preview_size is not None:
                 size = settings.preview_size
                 preview = labelled_pair(
@@ -172,6 +183,7 @@ def _render(job: ImageJob, settings: RenderSettings, figures: FigureRenderer | N
         confidence=job.confidence,
         true_label=job.true_label,
         gradcam_results=results,
+        extra=job.record_fields,
     )
     return JobResult(record, job.stem, previews)
 

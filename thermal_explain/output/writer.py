@@ -43,6 +43,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from thermal_explain.checks import check_choice, check_int, check_names, check_number, expect
+from thermal_explain.data.thermal import check_temperature_range
 from thermal_explain.errors import ThermalExplainError
 from thermal_explain.output import journal
 from thermal_explain.output.atomic import atomic_write_text
@@ -147,6 +148,10 @@ class ResultWriter:
         tensorboard: a ``SummaryWriter``-like object; each overlay is added as an image
             tagged ``overlays/<stem>/<layer>``.
         all_paths: every input path of the run, so same-stem inputs get stable names.
+        temperature_scale: how 16-bit exports are read as temperatures (as the model's
+            input was); ``None`` reads them as pictures.
+        temperature_range: the window temperature inputs are drawn through; ``None``
+            stretches each from its minimum to its maximum.
 
     Raises:
         ConfigurationError: an argument has an invalid value.
@@ -173,6 +178,8 @@ class ResultWriter:
         rank: int = 0,
         tensorboard: ImageLogger | None = None,
         all_paths: Sequence[str] | None = None,
+        temperature_scale: str | None = None,
+        temperature_range: tuple[float, float] | None = None,
     ) -> None:
         self.class_names = _names("class_names", class_names)
         self.layers = check_names("layers", layers)
@@ -218,6 +225,8 @@ class ResultWriter:
             save_figures=bool(save_figures),
             save_feature_maps=bool(save_feature_maps),
             preview_size=PREVIEW_SIZE if tensorboard is not None else None,
+            temperature_scale=None if temperature_scale is None else str(temperature_scale),
+            temperature_range=check_temperature_range(temperature_range),
         )
         self._tensorboard = tensorboard
         self._journal = journal.JournalWriter(journal.journal_path(self.output_dir, self.rank))
@@ -398,6 +407,7 @@ class ResultWriter:
             layers=layers,
             pixels=item.pixels,
             background=_as_background(item.background),
+            record_fields=_record_fields(item),
         )
 
     def _begin(self) -> None:
@@ -594,6 +604,16 @@ def _failed(job: ImageJob, error: BaseException) -> JobResult:
         confidence=job.confidence,
     )
     return JobResult(record, job.stem)
+
+
+def _record_fields(item: ExplainedImage) -> dict[str, Any]:
+    """The record's top-level entries besides the prediction: what was read, the readout."""
+    fields: dict[str, Any] = {"input_kind": item.input_kind}
+    if item.temperature is not None:
+        fields["temperature"] = to_jsonable(dict(item.temperature))
+    if item.thermal_asymmetry is not None:
+        fields["thermal_asymmetry"] = to_jsonable(dict(item.thermal_asymmetry))
+    return fields
 
 
 def _as_map(value: Any) -> np.ndarray:

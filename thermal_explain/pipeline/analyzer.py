@@ -10,6 +10,7 @@ from thermal_explain.cam.precision import autocast_dtype
 from thermal_explain.data.files import MaskLookup, find_images
 from thermal_explain.data.preprocessing import resolve_preprocessing
 from thermal_explain.errors import ConfigurationError
+from thermal_explain.metrics.readout import ReadoutOptions
 from thermal_explain.metrics.suite import MetricOptions
 from thermal_explain.modeling.classifier import ThermalClassifier
 from thermal_explain.output.html import ReportSettings
@@ -39,7 +40,9 @@ class ThermalInterpretabilityAnalyzer:
             ``colormap``, ``original_alpha``, ``heatmap_alpha``, ``save_figures``,
             ``log_to_tensorboard``, ``overwrite``, ``allow_pickle``, ``num_workers``,
             ``writer_workers``, ``quiet``, ``class_names``, ``mask_dir``, ``metrics``,
-            ``metric_steps``, ``perturbation``, ``fuse``, ``html_report``).
+            ``metric_steps``, ``perturbation``, ``fuse``, ``temperature_scale``,
+            ``temperature_range``, ``lesion_polarity``, ``readout_map``, ``readout_fraction``,
+            ``readout_threshold``, ``html_report``).
 
     Raises:
         ConfigurationError: an unknown or invalid option (the message names it).
@@ -73,6 +76,8 @@ class ThermalInterpretabilityAnalyzer:
             opts.image_size,
             self.model.use_asymmetry,
             f"checkpoint '{model_path}'",
+            temperature_range=opts.temperature_range,
+            temperature_scale=opts.temperature_scale,
         )
         self._image_root: Path | None = None
         self.model.eval().to(self.device)
@@ -88,6 +93,8 @@ class ThermalInterpretabilityAnalyzer:
             mask_lookup=self._mask_of if self.mask_dir is not None else None,
             metric_options=MetricOptions(steps=opts.metric_steps, perturbation=opts.perturbation),
             precision=opts.precision,
+            lesion_polarity=opts.lesion_polarity,
+            readout=ReadoutOptions(opts.readout_map, opts.readout_fraction, opts.readout_threshold),
         )
         autocast_dtype(self.explainer.engine.precision, self.device)  # says now what it runs in
         self.output = OutputOptions(
@@ -95,6 +102,8 @@ class ThermalInterpretabilityAnalyzer:
             original_alpha=opts.original_alpha,
             heatmap_alpha=opts.heatmap_alpha,
             save_figures=opts.save_figures,
+            temperature_scale=self.preprocessing.temperature_scale,
+            temperature_range=self.preprocessing.temperature_range,
         )
         self.writer_workers = (
             default_workers(self.device.type)

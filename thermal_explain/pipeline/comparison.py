@@ -403,10 +403,7 @@ class ModelComparison:
 
 
 def _dataset(paths: list[Path], model: ComparedModel) -> ThermalImageDataset:
-    prep = model.preprocessing
-    return ThermalImageDataset(
-        paths, None, prep.image_size, prep.mean, prep.std, prep.use_asymmetry
-    )
+    return ThermalImageDataset.for_preprocessing(paths, None, model.preprocessing)
 
 
 def _ok(record: dict[str, Any]) -> bool:

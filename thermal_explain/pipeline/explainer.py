@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 from torch import nn
 
 from thermal_explain.cam import CAMEngine, CAMResult
+from thermal_explain.cam.asymmetry import FACE_BACKGROUND_GAP, SideChoice, choose_sides
 from thermal_explain.cam.statistics import statistics_at_sizes, statistics_records
+from thermal_explain.checks import check_choice, expect
+from thermal_explain.data.thermal import POLARITIES
+from thermal_explain.metrics.readout import ReadoutOptions, readout_records, thermal_readout
 from thermal_explain.metrics.suite import MaskLookup, MetricOptions, QualityMetrics
 from thermal_explain.types import FUSED, Batch, ExplainedImage, FailedItem, LayerExplanation
 
@@ -43,6 +48,12 @@ class Explainer:
         mask_lookup: image path -> mask file, for the localization metric.
         metric_options: settings of the metrics.
         precision: the engine's precision (``32-true``, ``bf16-mixed``, ``16-mixed``).
+        lesion_polarity: ``none`` draws asymmetry-mode maps on both sides of the face;
+            ``cold`` (``warm``) on the colder (warmer) point of each mirrored pair only,
+            and localization then scores the full face (see
+            :func:`~thermal_explain.cam.asymmetry.choose_sides`).
+        readout: the left-right thermal readout's settings
+            (:mod:`~thermal_explain.metrics.readout`); every image read from a file gets one.
     """
 
     def __init__(
@@ -59,11 +70,15 @@ class Explainer:
         mask_lookup: MaskLookup | None = None,
         metric_options: MetricOptions | None = None,
         precision: str = "32-true",
+        lesion_polarity: str = "none",
+        readout: ReadoutOptions | None = None,
     ) -> None:
         self.class_names = list(class_names)
         self.target = target
         self.asymmetry = asymmetry
         self.fuse = fuse
+        self.lesion_polarity = check_choice("lesion_polarity", lesion_polarity, POLARITIES)
+        self.readout = readout or ReadoutOptions()
         self.engine = CAMEngine(
             encoder,
             layers=layers,
@@ -71,6 +86,12 @@ class Explainer:
             class_names=self.class_names,
             asymmetry=asymmetry,
             precision=precision,
+        )
+        expect(
+            self.readout.map in (FUSED, *self.engine.layers),
+            "readout_map",
+            f"fused or one of the explained layers ({', '.join(self.engine.layers)})",
+            self.readout.map,
         )
         self._part_size: int | None = None
         self.quality = QualityMetrics(
@@ -94,6 +115,8 @@ class Explainer:
             "metric_options": {"steps": options.steps, "perturbation": options.perturbation},
             # float32 runs keep the manifest they had before precision was a setting
             **({} if self.engine.precision == "32-true" else {"precision": self.engine.precision}),
+            "lesion_polarity": self.lesion_polarity,
+            "readout": asdict(self.readout),
         }
 
     @property
@@ -151,12 +174,23 @@ class Explainer:
             ]
             kept = self._explain(batch.select(keep)).items if keep else []
             return ExplainedBatch(kept, failed)
-        fused = self._fused(result, batch) if self.fuse else None
+        sides = self._sides(batch)
+        fused = self._fused(result, batch, sides) if self.fuse else None
         metrics = (
-            self.quality(batch, result, fused.raw_map if fused else None) if self.quality else None
+            self.quality(batch, result, fused.raw_map if fused else None, sides)
+            if self.quality
+            else None
         )
-        items = self.to_items(result, batch)
+        readout = self._readout(result, batch, fused)
+        shown = _drawn_on_sides(result, sides, batch) if sides is not None else result
+        items = self.to_items(shown, batch)
         for i, item in enumerate(items):
+            if batch.input_kinds is not None:
+                item.input_kind = batch.input_kinds[i]
+            if batch.temperatures is not None:
+                item.temperature = batch.temperatures[i]
+            if readout is not None:
+                item.thermal_asymmetry = readout[i]
             if fused is not None:
                 item.layers[FUSED] = LayerExplanation(
                     display_map=fused.display_map[i].float().cpu(),
@@ -170,16 +204,35 @@ class Explainer:
     def _label(self, index: int) -> str | None:
         return self.class_names[index] if 0 <= index < len(self.class_names) else None
 
+    def _sides(self, batch: Batch) -> SideChoice | None:
+        """Where to draw asymmetry maps given the lesion polarity (``None``: on both sides)."""
+        if self.lesion_polarity == "none" or not self.asymmetry or batch.signals is None:
+            return None
+        return choose_sides(batch.signals, self.lesion_polarity, min_gap=_face_gaps(batch))
+
+    def _readout(
+        self, result: CAMResult, batch: Batch, fused: _Fused | None
+    ) -> list[dict[str, object]] | None:
+        """The ``thermal_asymmetry`` entry of every image (``None`` without signals)."""
+        if batch.signals is None:
+            return None
+        if self.readout.map != FUSED:
+            maps = result.maps[self.readout.map][:, 0]
+        elif fused is not None:
+            maps = fused.raw_map
+        else:
+            maps = result.fused("max", display=False)[:, 0]
+        readout = thermal_readout(maps, batch.signals, self.readout.fraction, _face_gaps(batch))
+        units = ["celsius" if kind != "image" else "intensity" for kind in _kinds(batch)]
+        return readout_records(readout, units, self.readout)
+
     @staticmethod
-    def _fused(result: CAMResult, batch: Batch) -> _Fused:
+    def _fused(result: CAMResult, batch: Batch, sides: SideChoice | None = None) -> _Fused:
         """All layers fused (element-wise max of the normalized maps), as an extra map."""
-        display = result.fused("max", display=True)
+        raw = result.fused("max", display=False)
+        display = sides.draw(raw) if sides is not None else result.fused("max", display=True)
         statistics = statistics_records(statistics_at_sizes(display, batch.original_sizes))
-        return _Fused(
-            display[:, 0],
-            result.fused("max", display=False)[:, 0],
-            [_rounded(record) for record in statistics],
-        )
+        return _Fused(display[:, 0], raw[:, 0], [_rounded(record) for record in statistics])
 
     def to_items(self, result: CAMResult, batch: Batch) -> list[ExplainedImage]:
         """Split a batched :class:`CAMResult` into per-image records on the CPU."""
@@ -231,6 +284,31 @@ class _Fused:
     display_map: torch.Tensor
     raw_map: torch.Tensor
     statistics: list[dict[str, object]]
+
+
+def _kinds(batch: Batch) -> list[str]:
+    return batch.input_kinds if batch.input_kinds is not None else ["image"] * len(batch)
+
+
+def _face_gaps(batch: Batch) -> torch.Tensor:
+    """``(N,)`` background gap that finds the face: in degrees for temperature inputs;
+    pictures have no absolute scale, so none (infinite) for them."""
+    gaps = [FACE_BACKGROUND_GAP if kind != "image" else math.inf for kind in _kinds(batch)]
+    device = batch.signals.device if batch.signals is not None else None
+    return torch.tensor(gaps, device=device)
+
+
+def _drawn_on_sides(result: CAMResult, sides: SideChoice, batch: Batch) -> CAMResult:
+    """``result`` with every display map drawn on the chosen side only, and its statistics."""
+    layers = result.layers
+    display = torch.stack([sides.draw(result.maps[name]) for name in layers], 1)
+    stats = statistics_at_sizes(display, batch.original_sizes)  # (N, L, T) values
+    statistics = {
+        name: {stat: values[:, i] for stat, values in stats.items()}
+        for i, name in enumerate(layers)
+    }
+    display_maps = {name: display[:, i] for i, name in enumerate(layers)}
+    return replace(result, display_maps=display_maps, statistics=statistics)
 
 
 def _rounded(statistics: dict[str, object]) -> dict[str, object]:

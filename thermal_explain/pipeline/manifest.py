@@ -34,6 +34,7 @@ _PREFIXES = {
     "preprocessing": "the preprocessing's ",
     "metric_options": "the metric setting ",
     "output": "the drawing setting ",
+    "readout": "the readout's ",
 }
 
 _LABELS = {
@@ -48,6 +49,7 @@ _LABELS = {
     "version": "the thermal-explain version",
     "kind": "the kind of run",
     "backbone": "the backbone",
+    "lesion_polarity": "the lesion polarity",
 }
 
 

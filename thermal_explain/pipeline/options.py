@@ -22,6 +22,13 @@ from thermal_explain.checks import (
     check_number,
     expect,
 )
+from thermal_explain.data.thermal import (
+    POLARITIES,
+    READOUT_FRACTION,
+    READOUT_THRESHOLD,
+    TemperatureScale,
+    check_temperature_range,
+)
 from thermal_explain.errors import ConfigurationError
 
 PERTURBATIONS = ("blur", "zero", "mean")
@@ -128,6 +135,42 @@ class AnalysisOptions:
         default=False,
         metadata=_help("add a 'fused' map: every layer combined (element-wise max)"),
     )
+    temperature_scale: str | None = field(
+        default=None,
+        metadata=_help(
+            "read single-channel 16-bit TIFF/PNG as temperatures: centikelvin, celsius_x100 "
+            "or linear:A,B (T = A * value + B); without it they are pictures (default: the "
+            "checkpoint's)"
+        ),
+    )
+    temperature_range: tuple[float, float] | None = field(
+        default=None,
+        metadata=_help(
+            "window in degrees Celsius mapped to the model input, e.g. 28 38 (default: the "
+            "checkpoint's, else each image's own minimum to maximum)",
+            metavar=("LOW", "HIGH"),
+        ),
+    )
+    lesion_polarity: str = field(
+        default="none",
+        metadata=_help(
+            "asymmetry mode: draw maps on both sides (none), or on the colder (cold) or "
+            "warmer (warm) point of each mirrored pair; localization then scores the full face",
+            choices=POLARITIES,
+        ),
+    )
+    readout_map: str = field(
+        default="fused",
+        metadata=_help("map of the left-right thermal readout: fused or a layer name"),
+    )
+    readout_fraction: float = field(
+        default=READOUT_FRACTION,
+        metadata=_help("share of the half-width map taken as the readout's attended region"),
+    )
+    readout_threshold: float = field(
+        default=READOUT_THRESHOLD,
+        metadata=_help("left-right difference in degrees Celsius flagged in records and report"),
+    )
 
     def __post_init__(self) -> None:
         for name in ("output_dir", "mask_dir"):
@@ -150,6 +193,14 @@ class AnalysisOptions:
         check_number("original_alpha", self.original_alpha, 0.0, 1.0)
         check_number("heatmap_alpha", self.heatmap_alpha, 0.0, 1.0)
         check_choice("perturbation", self.perturbation, PERTURBATIONS)
+        check_choice("lesion_polarity", self.lesion_polarity, POLARITIES)
+        check_number("readout_fraction", self.readout_fraction, 0.0, 1.0, low_open=True)
+        check_number("readout_threshold", self.readout_threshold, 0.0)
+        scale = TemperatureScale.parse(self.temperature_scale)
+        object.__setattr__(self, "temperature_scale", None if scale is None else scale.name)
+        object.__setattr__(
+            self, "temperature_range", check_temperature_range(self.temperature_range)
+        )
         if self.class_names is not None:
             check_class_names(list(self.class_names))
         expect(
@@ -188,7 +239,7 @@ class DemoSettings:
     """Sizes of the demo: small enough for a few CPU minutes, large enough to learn."""
 
     n_train: int = 400
-    n_heldout: int = 32
+    n_heldout: int = 96
     face_size: int = 128
     image_size: int = 128
     epochs: int = 6
@@ -198,3 +249,5 @@ class DemoSettings:
     use_asymmetry: bool = True
     seed: int = 0
     metric_steps: int = 8
+    temperature_range: tuple[float, float] = (28.0, 38.0)
+    lesion_polarity: str = "cold"

@@ -48,12 +48,15 @@ Barrier = Callable[[str], None]
 
 @dataclass(frozen=True)
 class OutputOptions:
-    """How the writer draws: colormap, overlay weights, and whether to draw the figures."""
+    """How the writer draws: colormap, overlay weights, whether to draw the figures, and how
+    temperature inputs are read (``temperature_scale``) and drawn (``temperature_range``)."""
 
     colormap: str = "jet"
     original_alpha: float = 0.3
     heatmap_alpha: float = 0.7
     save_figures: bool = True
+    temperature_scale: str | None = None
+    temperature_range: tuple[float, float] | None = None
 
 
 @dataclass
@@ -252,16 +255,8 @@ def explain_files(
     todo = run.pending(paths)
     names = explainer.class_names
     labels = [label_index(path, image_root, names) if image_root else -1 for path in todo]
-    dataset = ThermalImageDataset(
-        todo,
-        labels,
-        image_size=preprocessing.image_size,
-        mean=preprocessing.mean,
-        std=preprocessing.std,
-        use_asymmetry=preprocessing.use_asymmetry,
-        class_names=names,
-        keep_backgrounds=True,
-    )
+    dataset = ThermalImageDataset.for_preprocessing(todo, labels, preprocessing, names)
+    dataset.keep_backgrounds = True  # the writer draws overlays over them
     with Progress(total=len(todo), disable=quiet) as progress:
         for batch in batch_loader(dataset, batch_size, num_workers):
             run.write(explainer(batch.to(device)))

@@ -19,7 +19,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from thermal_explain.data.images import read_image, read_mask
+from thermal_explain.data.images import read_mask
+from thermal_explain.data.thermal import read_display
 from thermal_explain.errors import ThermalExplainError
 from thermal_explain.output.panels import thumbnail
 from thermal_explain.output.render import write_file
@@ -120,7 +121,7 @@ def _original(image_path: str, copy: Path) -> np.ndarray | None:
         if image is not None:
             return image
     try:
-        image = read_image(image_path)
+        image = read_display(image_path)
     except ThermalExplainError:
         return _decode(copy) if copy.is_file() else None
     scale = ORIGINAL_SIDE / max(image.shape[:2])
