@@ -172,8 +172,8 @@ def _end_of_run_ms(root: Path, layers: list[str], repeats: int, images: int) -> 
     import numpy as np
 
     from thermal_explain.output import journal
+    from thermal_explain.output.results import finalize_results
     from thermal_explain.output.summary_plots import write_summary_plots
-    from thermal_explain.output.writer import finalize_results
 
     out = root / "run"
     writer = journal.JournalWriter(journal.journal_path(out, 0))

@@ -222,7 +222,7 @@ def test_class_balanced_indices() -> None:
     assert picked != class_balanced_indices(labels, 7, seed=2)
     assert sorted(class_balanced_indices(labels, 100, seed=0)) == list(range(18))
     assert class_balanced_indices(labels, 0, seed=0) == []
-    with pytest.raises(ConfigurationError, match="n must be"):
+    with pytest.raises(ConfigurationError, match="Expected argument `n` to be an integer >= 0"):
         class_balanced_indices(labels, -1, seed=0)
 
 

@@ -64,7 +64,7 @@ def test_tiny_temperature_stays_finite() -> None:
 
 
 def test_bad_arguments_raise_one_line_errors() -> None:
-    with pytest.raises(ConfigurationError, match="temperature must be > 0"):
+    with pytest.raises(ConfigurationError, match="`temperature` to be a number > 0"):
         SupConLoss(temperature=0.0)
     with pytest.raises(ConfigurationError, match=r"embeddings \(N, D\) and labels \(N,\)"):
         supcon_loss(torch.zeros(4, 2), torch.zeros(3, dtype=torch.long))

@@ -45,9 +45,9 @@ def test_six_channel_backbones_keep_conv1_geometry(name: str, dim: int) -> None:
 def test_unknown_backbone_and_bad_channels() -> None:
     with pytest.raises(ConfigurationError, match="resnet18, resnet34, resnet50"):
         build_backbone("vgg16", 3)
-    with pytest.raises(ConfigurationError, match="in_channels must be a positive integer"):
+    with pytest.raises(ConfigurationError, match="`in_channels` to be an integer >= 1"):
         build_backbone("resnet18", 0)
-    with pytest.raises(ConfigurationError, match="unknown backbone 'resnet101'"):
+    with pytest.raises(ConfigurationError, match=r"`backbone` to be one of .* but got 'resnet101'"):
         ThermalClassifier(backbone="resnet101")
 
 
@@ -70,9 +70,9 @@ def test_constructor_checks_its_arguments() -> None:
         ThermalClassifier(use_asymmetry=True, in_channels=3)
     with pytest.raises(ConfigurationError, match="num_classes=3 but class_names has 2"):
         ThermalClassifier(num_classes=3, class_names=["normal", "icas"])
-    with pytest.raises(ConfigurationError, match="learning_rate must be a number > 0"):
+    with pytest.raises(ConfigurationError, match="`learning_rate` to be a number > 0"):
         ThermalClassifier(learning_rate=0.0)
-    with pytest.raises(ConfigurationError, match="weight_decay must be a number >= 0"):
+    with pytest.raises(ConfigurationError, match="`weight_decay` to be a number >= 0"):
         ThermalClassifier(weight_decay="high")
     with pytest.raises(ConfigurationError, match="both 0"):
         ThermalClassifier(contrastive_weight=0.0, ce_weight=0.0)

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from thermal_explain.errors import ConfigurationError, ThermalExplainError
-from thermal_explain.output import ResultWriter, finalize_results
+from thermal_explain.output import ResultWriter, finalize_results, pool
 from thermal_explain.output import writer as writer_module
 from thermal_explain.output.journal import journal_path
 from thermal_explain.types import ExplainedImage, FailedItem, LayerExplanation
@@ -534,14 +534,14 @@ def test_a_carried_background_spares_reading_the_file_again(
 
 
 def test_pool_size_follows_the_cores_the_engine_leaves(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(writer_module, "available_cores", lambda: 16)
-    assert writer_module.default_workers("cuda") == 15  # one core feeds the GPU
-    assert writer_module.default_workers("cuda", processes=4) == 3
-    assert writer_module.default_workers("cpu") == 8  # the CPU engine computes on all cores
-    monkeypatch.setattr(writer_module, "available_cores", lambda: 2)
-    assert writer_module.default_workers("cuda") == writer_module.default_workers("cpu") == 1
-    monkeypatch.setattr(writer_module, "available_cores", lambda: 1)
-    assert writer_module.default_workers("cuda", processes=2) == 1
+    monkeypatch.setattr(pool, "available_cores", lambda: 16)
+    assert pool.default_workers("cuda") == 15  # one core feeds the GPU
+    assert pool.default_workers("cuda", processes=4) == 3
+    assert pool.default_workers("cpu") == 8  # the CPU engine computes on all cores
+    monkeypatch.setattr(pool, "available_cores", lambda: 2)
+    assert pool.default_workers("cuda") == pool.default_workers("cpu") == 1
+    monkeypatch.setattr(pool, "available_cores", lambda: 1)
+    assert pool.default_workers("cuda", processes=2) == 1
 
 
 def test_auto_starts_processes_only_for_many_workers(tmp_path: Path) -> None:

@@ -124,10 +124,10 @@ def test_all_one_class(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"n": 0}, "n must be"),
-        ({"size": 8}, "size must be"),
+        ({"n": 0}, "Expected argument `n`"),
+        ({"size": 8}, "Expected argument `size` to be an integer >= "),
         ({"icas_fraction": 1.5}, "icas_fraction"),
-        ({"ext": "gif"}, "ext must be"),
+        ({"ext": "gif"}, "Expected argument `ext` to be one of"),
     ],
 )
 def test_dataset_argument_errors(tmp_path: Path, kwargs: dict, message: str) -> None:
@@ -148,7 +148,7 @@ def test_synth_main_bad_value_exits_2_with_one_line(
 ) -> None:
     assert synth_main(["--out", str(tmp_path), "--n", "0"]) == 2
     error = capsys.readouterr().err
-    assert error.startswith("error: n must be") and error.count("\n") == 1
+    assert error.startswith("error: Expected argument `n`") and error.count("\n") == 1
 
 
 def test_subjects_vary_and_classes_share_global_statistics() -> None:

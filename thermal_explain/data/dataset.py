@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from thermal_explain.checks import check_int, check_number
 from thermal_explain.data.augmentation import AugmentationPolicy, ThermalAugmentation
 from thermal_explain.data.preprocessing import (
     DEFAULT_MEAN,
@@ -106,8 +107,7 @@ class ThermalImageDataset(Dataset):
         temperature_scale: str | None = None,
     ) -> None:
         check_preprocessing(image_size, mean, std, use_asymmetry)
-        if not 0.0 <= flip_probability <= 1.0:
-            raise ConfigurationError(f"flip_probability must be in 0..1, got {flip_probability!r}")
+        check_number("flip_probability", flip_probability, 0.0, 1.0)
         check_views(views)
         self.paths = [Path(path) for path in paths]
         self.labels = [-1] * len(self.paths) if labels is None else [int(x) for x in labels]
@@ -300,8 +300,7 @@ def class_balanced_indices(labels: Sequence[int], n: int, seed: int) -> list[int
     The order is the round-robin order, so any prefix is balanced too; the same
     arguments always give the same list.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ConfigurationError(f"n must be a non-negative integer, got {n!r}")
+    check_int("n", n, 0)
     rng = np.random.default_rng(seed)
     groups = []
     for label in sorted(set(labels)):

@@ -25,18 +25,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from thermal_explain.checks import check_int, check_number
 from thermal_explain.data.synthetic import (
     _LESION_SITES,
     CLASS_NAMES,
-    IMAGE_EXTENSIONS,
     LESION_AREA_RANGE,
-    MIN_SIZE,
     SyntheticDataset,
     _blob,
     _sigmoid,
     _write_image,
+    check_set_arguments,
 )
-from thermal_explain.errors import ConfigurationError
 
 DEFAULT_LESION_STRENGTH = 1.0
 """Peak cooling of a lesion in degrees Celsius: visible on close look, not dominant.
@@ -346,22 +345,6 @@ def _check_arguments(
     images_per_subject: int,
     lesion_strength: float,
 ) -> None:
-    if n < 1:
-        raise ConfigurationError(f"n must be at least 1, got {n}; e.g. --n 480")
-    if size < MIN_SIZE:
-        raise ConfigurationError(f"size must be at least {MIN_SIZE} pixels, got {size}")
-    if not 0.0 <= icas_fraction <= 1.0:
-        raise ConfigurationError(f"icas_fraction must be in 0..1, got {icas_fraction}")
-    if ext.lower() not in IMAGE_EXTENSIONS:
-        raise ConfigurationError(
-            f"ext must be one of {', '.join(IMAGE_EXTENSIONS)}, got {ext!r}; e.g. --ext png"
-        )
-    if images_per_subject < 1:
-        raise ConfigurationError(
-            f"images_per_subject must be at least 1, got {images_per_subject}; e.g. 5"
-        )
-    if not lesion_strength >= 0:
-        raise ConfigurationError(
-            f"lesion_strength must be >= 0 degrees C, got {lesion_strength}; default "
-            f"{DEFAULT_LESION_STRENGTH}"
-        )
+    check_set_arguments(n, size, icas_fraction, ext)
+    check_int("images_per_subject", images_per_subject, 1)
+    check_number("lesion_strength", lesion_strength, 0.0)

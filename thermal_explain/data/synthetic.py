@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from thermal_explain.checks import check_choice
+from thermal_explain.checks import check_choice, check_int, check_number
 from thermal_explain.data.temperature_files import (
     LESION_TABLE,
     TEMPERATURE_FORMATS,
@@ -119,8 +119,7 @@ def render_face_temperatures(
         Celsius, after noise and blur) and ``(S, S)`` uint8 mask (255 on the lesion, all
         zeros without one).
     """
-    if size < MIN_SIZE:
-        raise ConfigurationError(f"size must be at least {MIN_SIZE} pixels, got {size}")
+    check_int("size", size, MIN_SIZE)
     grid = (np.arange(size, dtype=np.float32) + 0.5) / size
     u, v = np.meshgrid(grid, grid)
     head = _draw_head(rng)
@@ -163,7 +162,7 @@ def make_synthetic_dataset(
         ConfigurationError: ``n < 1``, ``size`` below 16, ``icas_fraction`` outside 0..1,
             an unknown ``ext``, ``lesion_polarity`` or ``temperatures``.
     """
-    _check_arguments(n, size, icas_fraction, ext)
+    check_set_arguments(n, size, icas_fraction, ext)
     check_choice("lesion_polarity", lesion_polarity, LESION_POLARITIES)
     if temperatures is not None:
         check_choice("temperatures", temperatures, tuple(TEMPERATURE_FORMATS))
@@ -390,14 +389,9 @@ def _remove_stale(dataset: SyntheticDataset) -> None:
                 path.unlink()
 
 
-def _check_arguments(n: int, size: int, icas_fraction: float, ext: str) -> None:
-    if n < 1:
-        raise ConfigurationError(f"n must be at least 1, got {n}; e.g. --n 400")
-    if size < MIN_SIZE:
-        raise ConfigurationError(f"size must be at least {MIN_SIZE} pixels, got {size}")
-    if not 0.0 <= icas_fraction <= 1.0:
-        raise ConfigurationError(f"icas_fraction must be in 0..1, got {icas_fraction}")
-    if ext.lower() not in IMAGE_EXTENSIONS:
-        raise ConfigurationError(
-            f"ext must be one of {', '.join(IMAGE_EXTENSIONS)}, got {ext!r}; e.g. --ext png"
-        )
+def check_set_arguments(n: int, size: int, icas_fraction: float, ext: str) -> None:
+    """The arguments every synthetic set shares: image count, side, ICAS share, format."""
+    check_int("n", n, 1)
+    check_int("size", size, MIN_SIZE)
+    check_number("icas_fraction", icas_fraction, 0.0, 1.0)
+    check_choice("ext", ext.lower() if isinstance(ext, str) else ext, IMAGE_EXTENSIONS)

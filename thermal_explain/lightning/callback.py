@@ -44,7 +44,7 @@ from thermal_explain.modeling.checkpoints import TrainedWeights
 from thermal_explain.modeling.classifier import ThermalClassifier
 from thermal_explain.output.colormaps import get_colormap
 from thermal_explain.output.naming import RESULTS_FILE
-from thermal_explain.output.writer import default_workers
+from thermal_explain.output.pool import default_workers
 from thermal_explain.pipeline.explainer import ExplainedBatch, Explainer
 from thermal_explain.pipeline.run import ExplanationRun, OutputOptions
 from thermal_explain.types import Batch

@@ -14,6 +14,7 @@ import torchmetrics
 from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
 
+from thermal_explain.checks import check_class_names, check_number
 from thermal_explain.data.preprocessing import Preprocessing
 from thermal_explain.errors import CheckpointError, ConfigurationError
 from thermal_explain.modeling.batchnorm import (
@@ -35,31 +36,13 @@ from thermal_explain.types import Batch
 log = logging.getLogger(__name__)
 
 
-def _check_class_names(class_names: object) -> list[str]:
-    if not isinstance(class_names, (list, tuple)) or not all(
-        isinstance(name, str) and name for name in class_names
-    ):
-        raise ConfigurationError(
-            f"class_names must be a list of non-empty strings but got {class_names!r}"
-        )
-    if len(set(class_names)) != len(class_names):
-        raise ConfigurationError(f"class_names must be unique but got {list(class_names)}")
-    if len(class_names) < 2:
-        raise ConfigurationError(f"class_names needs at least 2 names but got {class_names}")
-    return list(class_names)
-
-
 def _default_names(num_classes: int) -> list[str]:
     return [f"class_{index}" for index in range(num_classes)]
 
 
 def _check_training_args(**values: float) -> None:
     for name, value in values.items():
-        strict = name in ("learning_rate", "temperature")
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not number or not (value > 0 if strict else value >= 0):
-            bound = "> 0" if strict else ">= 0"
-            raise ConfigurationError(f"{name} must be a number {bound} but got {value!r}")
+        check_number(name, value, 0.0, low_open=name in ("learning_rate", "temperature"))
     if values["contrastive_weight"] == 0 and values["ce_weight"] == 0:
         raise ConfigurationError(
             "contrastive_weight and ce_weight are both 0; set at least one of them above 0"
@@ -129,7 +112,7 @@ class ThermalClassifier(L.LightningModule):
             temperature=temperature,
         )
         if class_names is not None:
-            class_names = _check_class_names(class_names)
+            class_names = check_class_names(class_names)
             if num_classes is not None and num_classes != len(class_names):
                 raise ConfigurationError(
                     f"num_classes={num_classes} but class_names has {len(class_names)} names; "
@@ -277,7 +260,7 @@ class ThermalClassifier(L.LightningModule):
         names = getattr(datamodule, "class_names", None)
         if not names:
             return
-        names = _check_class_names(names)
+        names = check_class_names(names)
         if len(names) != self.encoder.num_classes and (
             self._classes_fixed_by is not None or not self._names_from_data
         ):
@@ -457,7 +440,7 @@ def _load_checkpoint(
         log.warning("checkpoint '%s' has 6 input channels: using asymmetry mode", model_path)
     names = hparams.get("class_names")
     try:
-        names = None if names is None else _check_class_names(names)
+        names = None if names is None else check_class_names(names)
     except ConfigurationError:
         names = None
     if names is not None and len(names) != encoder.num_classes:

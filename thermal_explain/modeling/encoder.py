@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision import models
 
+from thermal_explain.checks import check_choice, check_int
 from thermal_explain.errors import ConfigurationError
 
 BACKBONES: dict[str, Callable[..., models.ResNet]] = {
@@ -34,9 +35,8 @@ def build_backbone(name: str, in_channels: int) -> tuple[nn.Module, int]:
     Returns:
         ``(backbone, feature_dim)``: the backbone maps ``(N, C, H, W)`` to ``(N, feature_dim)``.
     """
-    if name not in BACKBONES:
-        raise ConfigurationError(f"unknown backbone '{name}'; choose one of {', '.join(BACKBONES)}")
-    _check_positive_int("in_channels", in_channels)
+    check_choice("backbone", name, BACKBONES)
+    check_int("in_channels", in_channels, 1)
     backbone = BACKBONES[name](weights=None)
     if in_channels != RGB_CHANNELS:
         old = backbone.conv1
@@ -77,9 +77,8 @@ class ThermalEncoder(nn.Module):
         projection_dim: int = 128,
     ) -> None:
         super().__init__()
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise ConfigurationError(f"num_classes must be an integer >= 2 but got {num_classes!r}")
-        _check_positive_int("projection_dim", projection_dim)
+        check_int("num_classes", num_classes, 2)
+        check_int("projection_dim", projection_dim, 1)
         self.backbone, feature_dim = build_backbone(backbone, in_channels)
         self.projection_head = build_projection_head(feature_dim, projection_dim)
         self.classifier = nn.Linear(feature_dim, num_classes)
@@ -122,8 +121,3 @@ def _channel_message(expected: int, got: int) -> str:
     else:
         fix = f"convert the images to {expected} channels"
     return f"the model expects {expected} channels{modes.get(expected, '')} but got {got}; {fix}"
-
-
-def _check_positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"{name} must be a positive integer but got {value!r}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from thermal_explain.checks import check_number
 from thermal_explain.errors import ConfigurationError
 
 
@@ -26,8 +27,7 @@ def supcon_loss(
     Returns:
         A scalar tensor; ``0`` (still attached to the graph) when no sample has a positive.
     """
-    if temperature <= 0:
-        raise ConfigurationError(f"temperature must be > 0 but got {temperature}")
+    check_number("temperature", temperature, 0.0, low_open=True)
     if embeddings.ndim != 2 or labels.shape != embeddings.shape[:1]:
         raise ConfigurationError(
             "supcon_loss expects embeddings (N, D) and labels (N,) but got "
@@ -77,8 +77,7 @@ class SupConLoss(nn.Module):
 
     def __init__(self, temperature: float = 0.1) -> None:
         super().__init__()
-        if temperature <= 0:
-            raise ConfigurationError(f"temperature must be > 0 but got {temperature}")
+        check_number("temperature", temperature, 0.0, low_open=True)
         self.temperature = temperature
 
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

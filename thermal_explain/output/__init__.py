@@ -13,11 +13,12 @@ if TYPE_CHECKING:
     from thermal_explain.output.atomic import atomic_write_text
     from thermal_explain.output.colormaps import get_colormap
     from thermal_explain.output.report import build_summary
-    from thermal_explain.output.writer import ResultWriter, finalize_results
+    from thermal_explain.output.results import finalize_results
+    from thermal_explain.output.writer import ResultWriter
 
 _EXPORTS = {
     "ResultWriter": "thermal_explain.output.writer",
-    "finalize_results": "thermal_explain.output.writer",
+    "finalize_results": "thermal_explain.output.results",
     "build_summary": "thermal_explain.output.report",
     "get_colormap": "thermal_explain.output.colormaps",
     "atomic_write_text": "thermal_explain.output.atomic",

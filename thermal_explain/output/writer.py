@@ -25,7 +25,6 @@ rank zero.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
@@ -40,42 +39,32 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Protocol
 
-import numpy as np
-
 from thermal_explain.checks import check_choice, check_int, check_names, check_number, expect
 from thermal_explain.data.thermal import check_temperature_range
 from thermal_explain.errors import ThermalExplainError
 from thermal_explain.output import journal
-from thermal_explain.output.atomic import atomic_write_text
 from thermal_explain.output.board import log_image
 from thermal_explain.output.colormaps import DEFAULT_COLORMAP, get_colormap
-from thermal_explain.output.folder import clear_outputs, make_folder, prepare_output_dir
+from thermal_explain.output.folder import make_folder, prepare_output_dir
+from thermal_explain.output.jobs import image_job
 from thermal_explain.output.naming import (
     FEATURE_DIR,
-    FEATURE_SUFFIX,
-    FIGURE_SUFFIX,
     HEATMAP_DIR,
-    HEATMAP_SUFFIX,
     JOURNAL_DIR,
     OVERLAY_DIR,
-    OVERLAY_SUFFIX,
-    REPORT_FILE,
-    RESULTS_FILE,
     NameResolver,
     path_key,
 )
+from thermal_explain.output.pool import PROCESS_MIN_IMAGES, PROCESS_MIN_WORKERS, default_workers
 from thermal_explain.output.records import (
     STATUS_OK,
     describe_error,
     error_record,
-    merge_records,
-    to_jsonable,
 )
-from thermal_explain.output.report import build_summary
+from thermal_explain.output.results import clear_results, finalize_results
 from thermal_explain.output.worker import (
     ImageJob,
     JobResult,
-    LayerJob,
     RenderSettings,
     init_process,
     run_in_process,
@@ -87,14 +76,6 @@ log = logging.getLogger(__name__)
 
 PREVIEW_SIZE = 160
 """Height of the two tiles (original, overlay) of the previews sent to TensorBoard."""
-
-PROCESS_MIN_IMAGES = 64
-"""Fewest images for which ``worker_type="auto"`` starts worker processes."""
-
-PROCESS_MIN_WORKERS = 4
-"""Fewest workers for which ``worker_type="auto"`` starts processes: below it, threads
-render as fast (PNG encoding, resizing and array work release the GIL) without each worker
-paying a second of start-up imports."""
 
 
 class ImageLogger(Protocol):
@@ -299,7 +280,7 @@ class ResultWriter:
         """
         self._check_usable()
         for item in items:
-            job = self._job(item)
+            job = image_job(item, self._names.stem_for(str(item.image_path)))
             self._slots.acquire()
             self._begin()
             try:
@@ -376,38 +357,6 @@ class ResultWriter:
             f"cannot write the results journal in '{self.output_dir}': "
             f"{describe_error(self._fatal or RuntimeError())}; "
             "free disk space or choose another --output_dir"
-        )
-
-    def _job(self, item: ExplainedImage) -> ImageJob:
-        if not isinstance(item, ExplainedImage):
-            raise TypeError(f"ResultWriter.submit expects ExplainedImage, got {type(item)}")
-        layers = tuple(
-            LayerJob(
-                layer=name,
-                display_map=_as_map(explanation.display_map),
-                raw_map=_as_map(explanation.raw_map),
-                statistics=to_jsonable(dict(explanation.statistics)),
-                side_attribution=(
-                    None
-                    if explanation.side_attribution is None
-                    else to_jsonable(dict(explanation.side_attribution))
-                ),
-                metrics=to_jsonable(dict(explanation.metrics)),
-            )
-            for name, explanation in item.layers.items()
-        )
-        return ImageJob(
-            image_path=str(item.image_path),
-            stem=self._names.stem_for(str(item.image_path)),
-            predicted_class=int(item.predicted_class),
-            predicted_label=str(item.predicted_label),
-            confidence=float(item.confidence),
-            true_label=None if item.true_label is None else str(item.true_label),
-            target_label=str(item.target_label),
-            layers=layers,
-            pixels=item.pixels,
-            background=_as_background(item.background),
-            record_fields=_record_fields(item),
         )
 
     def _begin(self) -> None:
@@ -551,49 +500,6 @@ class ResultWriter:
                     return
 
 
-def finalize_results(
-    output_dir: str | os.PathLike[str],
-    class_names: Sequence[str] | None = None,
-    layers: Sequence[str] | None = None,
-) -> list[dict[str, Any]]:
-    """Merge every rank journal in ``output_dir`` into the final files.
-
-    Records are de-duplicated by ``image_path`` (a success beats an error) and ordered by
-    path; ``analysis_results.json`` and ``summary_report.txt`` are replaced atomically.
-
-    Returns:
-        The merged records.
-    """
-    root = prepare_output_dir(output_dir)
-    records = merge_records(entry["record"] for entry in journal.read_all(root))
-    text = json.dumps(records, ensure_ascii=False, indent=2, allow_nan=False)
-    atomic_write_text(root / RESULTS_FILE, text + "\n")
-    summary = build_summary(
-        records, class_names=class_names, layers=layers, output_dir=os.fspath(root)
-    )
-    atomic_write_text(root / REPORT_FILE, summary)
-    return records
-
-
-def read_results(output_dir: str | os.PathLike[str]) -> list[dict[str, Any]] | None:
-    """The records of ``analysis_results.json`` when it is newer than every journal.
-
-    A run that found nothing left to do reads its results back instead of writing the
-    same files (and summary plots) again. ``None`` when the file is missing, unreadable or
-    older than a journal entry (a run stopped before its end), so it must be written.
-    """
-    root = Path(os.path.abspath(os.fspath(output_dir)))
-    results = root / RESULTS_FILE
-    try:
-        written = results.stat().st_mtime_ns
-        if any(path.stat().st_mtime_ns > written for path in journal.journal_files(root)):
-            return None
-        records = json.loads(results.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return records if isinstance(records, list) else None
-
-
 def _failed(job: ImageJob, error: BaseException) -> JobResult:
     record = error_record(
         job.image_path,
@@ -606,84 +512,8 @@ def _failed(job: ImageJob, error: BaseException) -> JobResult:
     return JobResult(record, job.stem)
 
 
-def _record_fields(item: ExplainedImage) -> dict[str, Any]:
-    """The record's top-level entries besides the prediction: what was read, the readout."""
-    fields: dict[str, Any] = {"input_kind": item.input_kind}
-    if item.temperature is not None:
-        fields["temperature"] = to_jsonable(dict(item.temperature))
-    if item.thermal_asymmetry is not None:
-        fields["thermal_asymmetry"] = to_jsonable(dict(item.thermal_asymmetry))
-    return fields
-
-
-def _as_map(value: Any) -> np.ndarray:
-    """A CPU float32 numpy copy of a 2-D map given as a tensor or an array."""
-    if hasattr(value, "detach"):
-        value = value.detach().cpu().float().numpy()
-    array = np.array(value, dtype=np.float32, copy=True)
-    if array.ndim > 2:
-        array = np.squeeze(array)
-    if array.ndim != 2:
-        raise ValueError(f"expected a 2-D map, got shape {tuple(array.shape)}")
-    return array
-
-
-def _as_background(value: Any) -> np.ndarray | None:
-    """A ``(H, W)`` uint8 desaturated original, or ``None`` when there is none."""
-    if value is None:
-        return None
-    array = np.asarray(value)
-    if array.dtype != np.uint8 or array.ndim != 2:
-        raise ValueError(f"expected a (H, W) uint8 background, got {array.dtype} {array.shape}")
-    return array
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on (its affinity mask, else the machine's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def default_workers(device: str = "cpu", processes: int = 1) -> int:
-    """Writer workers for one engine process: the CPU cores its engine leaves free.
-
-    A GPU engine keeps one core busy (loading batches, launching kernels) and the others
-    render, so a 16-core GPU machine writes about eight times what 2 cores do. A CPU engine
-    computes on every core; its threads leave gaps (between and inside kernels) that half as
-    many writer workers fill without starving it.
-
-    Args:
-        device: the engine's device type (``"cpu"``, ``"cuda"``, ...).
-        processes: engine processes sharing this machine's cores (DDP ranks per node).
-
-    Returns:
-        At least 1.
-    """
-    cores = max(1, available_cores() // max(1, processes))
-    return max(1, cores - 1 if device != "cpu" else cores // 2)
-
-
 def _names(name: str, value: Sequence[str]) -> list[str]:
     """A list of names that may be empty (a report without class names still works)."""
     ok = isinstance(value, Sequence) and not isinstance(value, str)
     expect(ok, name, "a list of names", value)
     return [str(item) for item in value]
-
-
-def clear_results(root: Path, rank: int) -> None:
-    """Delete this tool's earlier outputs (rank zero) or this rank's journal (other ranks)."""
-    if rank != 0:
-        journal.remove_journals(root, [rank])
-        return
-    journal.remove_journals(root)
-    clear_outputs(
-        root,
-        files=(RESULTS_FILE, REPORT_FILE),
-        owned={
-            HEATMAP_DIR: (HEATMAP_SUFFIX,),
-            OVERLAY_DIR: (OVERLAY_SUFFIX, FIGURE_SUFFIX),
-            FEATURE_DIR: (FEATURE_SUFFIX,),
-        },
-    )

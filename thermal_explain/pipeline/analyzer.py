@@ -14,7 +14,7 @@ from thermal_explain.metrics.readout import ReadoutOptions
 from thermal_explain.metrics.suite import MetricOptions
 from thermal_explain.modeling.classifier import ThermalClassifier
 from thermal_explain.output.html import ReportSettings
-from thermal_explain.output.writer import default_workers
+from thermal_explain.output.pool import default_workers
 from thermal_explain.pipeline.device import resolve_device
 from thermal_explain.pipeline.explainer import Explainer
 from thermal_explain.pipeline.manifest import analysis_manifest, model_facts

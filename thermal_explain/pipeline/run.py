@@ -35,8 +35,9 @@ from thermal_explain.output.html import ASSETS_DIR, REPORT_HTML, ReportSettings
 from thermal_explain.output.html.analysis_report import refresh_report
 from thermal_explain.output.lock import FolderLock
 from thermal_explain.output.naming import RESULTS_FILE
+from thermal_explain.output.results import finalize_results, read_results
 from thermal_explain.output.summary_plots import PLOTS_DIR, write_summary_plots
-from thermal_explain.output.writer import ResultWriter, finalize_results, read_results
+from thermal_explain.output.writer import ResultWriter
 from thermal_explain.pipeline.explainer import ExplainedBatch, Explainer
 from thermal_explain.pipeline.manifest import MANIFEST_FILE, check_and_write
 from thermal_explain.pipeline.progress import Progress
@@ -94,7 +95,7 @@ class ExplanationRun:
             so that all ranks stop on the same one-line error.
         report: how to draw ``report.html`` (rank zero, at the end); ``None`` for none.
         writer_workers: the writer's threads or processes; ``None`` sizes the pool for a
-            CPU engine (:func:`~thermal_explain.output.writer.default_workers`).
+            CPU engine (:func:`~thermal_explain.output.pool.default_workers`).
 
     Raises:
         ThermalExplainError: ``output_dir`` cannot be used, is in use by another run, or

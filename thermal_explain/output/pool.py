@@ -1,0 +1,40 @@
+"""How many writer workers, and of which kind, a run's engine leaves room for."""
+
+from __future__ import annotations
+
+import os
+
+PROCESS_MIN_IMAGES = 64
+"""Fewest images for which ``worker_type="auto"`` starts worker processes."""
+
+PROCESS_MIN_WORKERS = 4
+"""Fewest workers for which ``worker_type="auto"`` starts processes: below it, threads
+render as fast (PNG encoding, resizing and array work release the GIL) without each worker
+paying a second of start-up imports."""
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, else the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_workers(device: str = "cpu", processes: int = 1) -> int:
+    """Writer workers for one engine process: the CPU cores its engine leaves free.
+
+    A GPU engine keeps one core busy (loading batches, launching kernels) and the others
+    render, so a 16-core GPU machine writes about eight times what 2 cores do. A CPU engine
+    computes on every core; its threads leave gaps (between and inside kernels) that half as
+    many writer workers fill without starving it.
+
+    Args:
+        device: the engine's device type (``"cpu"``, ``"cuda"``, ...).
+        processes: engine processes sharing this machine's cores (DDP ranks per node).
+
+    Returns:
+        At least 1.
+    """
+    cores = max(1, available_cores() // max(1, processes))
+    return max(1, cores - 1 if device != "cpu" else cores // 2)
