@@ -363,10 +363,10 @@ def test_localization_without_masks_is_a_one_line_error(
 def test_each_image_is_decoded_once(tiny_checkpoint, thermal_folder, tmp_path, monkeypatch):
     from thermal_explain.output import worker
 
-    def no_second_read(path):
+    def no_second_read(path, *args):
         raise AssertionError(f"the writer decoded {path} again")
 
-    monkeypatch.setattr(worker, "read_image", no_second_read)
+    monkeypatch.setattr(worker, "read_input", no_second_read)
     data = thermal_folder(n=3)
     out = tmp_path / "out"
     code = analyze_folder(

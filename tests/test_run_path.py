@@ -120,7 +120,7 @@ def test_shipped_lightning_help_matches_this_code():
 def test_configs_command_writes_the_shipped_configs(tmp_path, capsys):
     assert main(["configs", "--out", str(tmp_path / "cfg")]) == 0
     names = sorted(path.name for path in (tmp_path / "cfg").iterdir())
-    assert names == ["demo.yaml", "fit.yaml", "predict.yaml"]
+    assert names == ["demo.yaml", "fit.yaml", "predict.yaml", "pretrain.yaml"]
     shipped = (ROOT / "thermal_explain" / "configs" / "predict.yaml").read_text()
     assert (tmp_path / "cfg" / "predict.yaml").read_text() == shipped
     assert main(["configs", "--out", str(tmp_path / "cfg")]) == 0

@@ -25,7 +25,7 @@ def main(argv: list[str]) -> int:
     """Copy the shipped configs into ``--out``; existing files stay unless ``--force``."""
     parser = OneLineParser(
         prog="thermal-explain configs",
-        description="Write the shipped LightningCLI configs (fit, predict, demo) into a folder.",
+        description="Write the shipped configs (fit, predict, pretrain, demo) into a folder.",
     )
     parser.add_argument("--out", default="configs", help="folder to write them into")
     parser.add_argument("--force", action="store_true", help="replace files that exist")

@@ -29,7 +29,7 @@ Tool commands:
              several images per subject, for subject-disjoint validation)
   quickstart find the newest checkpoint and a data set here, then analyze
   compare    compare two models' heatmaps on the same images
-  configs    write the shipped configs (fit, predict, demo) into a folder
+  configs    write the shipped configs (fit, predict, pretrain, demo) into a folder
 
 `thermal-explain COMMAND --help` shows each command's options with their defaults;
 `thermal-explain predict --print_config` shows a run's whole configuration.
