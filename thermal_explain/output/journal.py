@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from thermal_explain.output.naming import JOURNAL_DIR
+from thermal_explain.output.records import STATUS_OK
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,27 @@ def read_journal(path: str | Path) -> list[dict[str, Any]]:
 def read_all(output_dir: str | Path) -> list[dict[str, Any]]:
     """The entries of every rank journal, rank by rank."""
     return [entry for path in journal_files(output_dir) for entry in read_journal(path)]
+
+
+def succeeded_paths(entries: Iterable[dict[str, Any]]) -> set[str]:
+    """Image paths of ``entries`` (as :func:`read_all` gives them) with a successful record."""
+    return {
+        entry["record"]["image_path"]
+        for entry in entries
+        if entry["record"].get("status") == STATUS_OK
+        and isinstance(entry["record"].get("image_path"), str)
+    }
+
+
+def claimed_stems(entries: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """Image path -> the output stem an earlier run gave it (names stay stable on resume)."""
+    return {
+        entry["record"]["image_path"]: entry["stem"]
+        for entry in entries
+        if isinstance(entry.get("stem"), str)
+        and entry["stem"]
+        and isinstance(entry["record"].get("image_path"), str)
+    }
 
 
 class JournalWriter:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+from typing import Literal
+
+from thermal_explain.checks import check_choice
 
 PROCESS_MIN_IMAGES = 64
 """Fewest images for which ``worker_type="auto"`` starts worker processes."""
@@ -38,3 +41,17 @@ def default_workers(device: str = "cpu", processes: int = 1) -> int:
     """
     cores = max(1, available_cores() // max(1, processes))
     return max(1, cores - 1 if device != "cpu" else cores // 2)
+
+
+def resolve_worker_type(
+    worker_type: str, workers: int, images: int | None, save_figures: bool
+) -> Literal["process", "thread"]:
+    """``worker_type``, with ``"auto"`` decided: processes for figure runs of at least
+    :data:`PROCESS_MIN_IMAGES` known images with at least :data:`PROCESS_MIN_WORKERS`
+    workers, threads otherwise."""
+    check_choice("worker_type", worker_type, ("auto", "process", "thread"))
+    if worker_type != "auto":
+        return worker_type  # type: ignore[return-value]
+    large = images is not None and images >= PROCESS_MIN_IMAGES
+    many = workers >= PROCESS_MIN_WORKERS
+    return "process" if save_figures and large and many else "thread"

@@ -39,7 +39,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Protocol
 
-from thermal_explain.checks import check_choice, check_int, check_names, check_number, expect
+from thermal_explain.checks import check_int, check_names, check_number, expect
 from thermal_explain.data.thermal import check_temperature_range
 from thermal_explain.errors import ThermalExplainError
 from thermal_explain.output import journal
@@ -55,7 +55,7 @@ from thermal_explain.output.naming import (
     NameResolver,
     path_key,
 )
-from thermal_explain.output.pool import PROCESS_MIN_IMAGES, PROCESS_MIN_WORKERS, default_workers
+from thermal_explain.output.pool import default_workers, resolve_worker_type
 from thermal_explain.output.records import (
     STATUS_OK,
     describe_error,
@@ -166,12 +166,12 @@ class ResultWriter:
         self.layers = check_names("layers", layers)
         self.rank = check_int("rank", rank, 0)
         self.workers = default_workers() if workers is None else check_int("workers", workers, 0)
-        check_choice("worker_type", worker_type, ("auto", "process", "thread"))
-        if worker_type == "auto":
-            large = all_paths is not None and len(all_paths) >= PROCESS_MIN_IMAGES
-            many = self.workers >= PROCESS_MIN_WORKERS
-            worker_type = "process" if save_figures and large and many else "thread"
-        self._worker_type: Literal["process", "thread"] = worker_type
+        self._worker_type = resolve_worker_type(
+            worker_type,
+            self.workers,
+            len(all_paths) if all_paths is not None else None,
+            save_figures,
+        )
         queue_size = check_int("queue_size", queue_size, 1)
         expect(
             tensorboard is None or callable(getattr(tensorboard, "add_image", None)),
@@ -212,21 +212,9 @@ class ResultWriter:
         self._tensorboard = tensorboard
         self._journal = journal.JournalWriter(journal.journal_path(self.output_dir, self.rank))
         previous = journal.read_all(self.output_dir)
-        self._done = {
-            entry["record"]["image_path"]
-            for entry in previous
-            if entry["record"].get("status") == STATUS_OK
-            and isinstance(entry["record"].get("image_path"), str)
-        }
+        self._done = journal.succeeded_paths(previous)
         self._done_keys = {path_key(path) for path in self._done}
-        claims = {
-            entry["record"]["image_path"]: entry["stem"]
-            for entry in previous
-            if isinstance(entry.get("stem"), str)
-            and entry["stem"]
-            and isinstance(entry["record"].get("image_path"), str)
-        }
-        self._names = NameResolver(all_paths, claims)
+        self._names = NameResolver(all_paths, journal.claimed_stems(previous))
         self._slots = threading.Semaphore(queue_size)
         self._messages: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._idle = threading.Condition()
