@@ -545,7 +545,7 @@ def test_pool_size_follows_the_cores_the_engine_leaves(monkeypatch: pytest.Monke
 
 
 def test_auto_starts_processes_only_for_many_workers(tmp_path: Path) -> None:
-    paths = [f"img{i}.png" for i in range(writer_module.PROCESS_MIN_IMAGES)]
+    paths = [f"img{i}.png" for i in range(pool.PROCESS_MIN_IMAGES)]
     few = _writer(tmp_path / "few", workers=2, worker_type="auto", all_paths=paths)
     many = _writer(tmp_path / "many", workers=4, worker_type="auto", all_paths=paths)
     try:
