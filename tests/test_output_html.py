@@ -198,6 +198,27 @@ def test_image_page_has_maps_curves_figure_and_mask_contour(analysed):
     assert sum("_heatmap.png" in link for link in page.links) == 2 * len(layers)
 
 
+def test_a_run_with_deletion_only_draws_its_one_curve(dataset, tmp_path):
+    analyzer = ThermalInterpretabilityAnalyzer(
+        dataset / "a.pth",
+        output_dir=tmp_path / "out",
+        image_size=32,
+        quiet=True,
+        log_to_tensorboard=False,
+        save_figures=False,
+        metrics=("deletion",),
+        metric_steps=2,
+    )
+    records = analyzer.batch_analyze(dataset / "data" / "images" / "icas", "face_*.png")
+    layers = records[0]["gradcam_results"]
+    overview = Page(tmp_path / "out" / "report.html")
+    page = Page(
+        tmp_path / "out" / unquote(next(link for link in overview.links if "images/" in link))
+    )
+    assert page.polylines == len(layers)  # one deletion curve per layer
+    assert "deletion" in page.text and "insertion" not in page.text
+
+
 def test_comparison_report_lists_disagreements_first(compared):
     results = json.loads((compared / "comparison_results.json").read_text(encoding="utf-8"))
     assert broken_links(compared) == []
