@@ -12,7 +12,7 @@ import pytest
 
 from thermal_explain import ThermalInterpretabilityAnalyzer
 from thermal_explain.cli.analyze import build_parser
-from thermal_explain.cli.help_cache import SHIPPED, cache_key
+from thermal_explain.cli.help_cache import KEPT_COMMANDS, SHIPPED, cache_key
 from thermal_explain.cli.main import main
 from thermal_explain.errors import ConfigurationError
 from thermal_explain.pipeline.options import AnalysisOptions
@@ -91,7 +91,8 @@ def test_every_analyze_option_is_one_flag_and_one_keyword(tiny_checkpoint, tmp_p
 
 
 @pytest.mark.parametrize(
-    "command", ["analyze", "compare", "demo", "synth", "quickstart", "configs", "predict", "fit"]
+    "command",
+    ["analyze", "compare", "demo", "synth", "quickstart", "configs", "predict", "fit", "pretrain"],
 )
 def test_help_shows_defaults_without_importing_torch(command):
     script = (
@@ -109,7 +110,7 @@ def test_help_shows_defaults_without_importing_torch(command):
 
 def test_shipped_lightning_help_matches_this_code():
     key = cache_key()
-    for command in ("fit", "validate", "predict"):
+    for command in KEPT_COMMANDS:
         first = (SHIPPED / f"{command}.txt").read_text(encoding="utf-8").partition("\n")[0]
         assert first == f"# key {key}", (
             "the shipped --help text is stale: run `make help-cache` and commit "

@@ -22,6 +22,8 @@ from pathlib import Path
 SHIPPED = Path(__file__).with_name("help")
 PACKAGE = Path(__file__).resolve().parents[1]
 LIBRARIES = ("lightning", "jsonargparse", "torch", "torchvision", "torchmetrics")
+KEPT_COMMANDS = ("fit", "validate", "predict", "pretrain")
+"""The LightningCLI commands whose help is kept."""
 WIDTH = "100"
 """Terminal width the shipped help is rendered at."""
 
@@ -68,13 +70,23 @@ def user_cache() -> Path:
     return Path(root) / "thermal-explain" / "help"
 
 
-def write_shipped(commands: tuple[str, ...] = ("fit", "validate", "predict")) -> None:
-    """Render the help of ``commands`` at the shipped width into the package."""
+def render_help(command: str) -> None:
+    """Print the LightningCLI help of ``command`` (imports torch and Lightning)."""
+    if command == "pretrain":
+        from thermal_explain.cli.pretrain import main as pretrain
+
+        pretrain(["--help"])
+        return
     from thermal_explain.cli.lightning import run_lightning_cli
 
+    run_lightning_cli([command, "--help"])
+
+
+def write_shipped(commands: tuple[str, ...] = KEPT_COMMANDS) -> None:
+    """Render the help of ``commands`` at the shipped width into the package."""
     os.environ["COLUMNS"] = WIDTH
     for command in commands:
-        text = render_and_keep(command, lambda c=command: run_lightning_cli([c, "--help"]))
+        text = render_and_keep(command, lambda c=command: render_help(c))
         _write(SHIPPED / f"{command}.txt", text)
 
 

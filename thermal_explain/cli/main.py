@@ -54,14 +54,13 @@ def _tool_command(name: str) -> Callable[[list[str]], int]:
 
 
 def _lightning_help(command: str) -> int:
-    """``fit|validate|predict --help``: the kept text when it fits, else rendered and kept."""
-    from thermal_explain.cli.help_cache import cached_help, render_and_keep
+    """``fit|validate|predict|pretrain --help``: the kept text when it fits, else rendered
+    and kept."""
+    from thermal_explain.cli.help_cache import cached_help, render_and_keep, render_help
 
     text = cached_help(command)
     if text is None:
-        from thermal_explain.cli.lightning import run_lightning_cli
-
-        text = render_and_keep(command, lambda: run_lightning_cli([command, "--help"]))
+        text = render_and_keep(command, lambda: render_help(command))
     print(text, end="")
     return 0
 
@@ -80,9 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     command, rest = args[0], args[1:]
     filter_library_noise()
     try:
+        if command in (*LIGHTNING_COMMANDS, "pretrain") and rest in (["--help"], ["-h"]):
+            return _lightning_help(command)
         if command in LIGHTNING_COMMANDS:
-            if rest in (["--help"], ["-h"]):
-                return _lightning_help(command)
             from thermal_explain.cli.lightning import run_lightning_cli
 
             return run_lightning_cli([command, *rest])
