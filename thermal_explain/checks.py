@@ -29,6 +29,17 @@ def argument_message(name: str, what: str, value: object, hint: str = "") -> str
     return f"{message}; {hint}" if hint else message
 
 
+def describe_shape(value: object, dtype: bool = False) -> str:
+    """How a value that should be a tensor looks: ``shape (2, 3)`` (with its dtype when
+    asked), else its type's name. Duck-typed, so this module imports no torch."""
+    shape = getattr(value, "shape", None)
+    if shape is None or not hasattr(value, "dtype"):
+        return type(value).__name__
+    if dtype:
+        return f"a {value.dtype} tensor of shape {tuple(shape)}"  # type: ignore[attr-defined]
+    return f"shape {tuple(shape)}"
+
+
 def check_int(
     name: str, value: object, minimum: int | None = None, maximum: int | None = None
 ) -> int:

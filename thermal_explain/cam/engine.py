@@ -21,6 +21,7 @@ from thermal_explain.cam.modes import eval_mode
 from thermal_explain.cam.precision import autocast, check_precision, float32, gradient_scale
 from thermal_explain.cam.statistics import statistics_at_sizes, statistics_records
 from thermal_explain.cam.targets import Target, check_sizes, parse_target, resolve_target
+from thermal_explain.checks import describe_shape
 from thermal_explain.errors import ConfigurationError, shorten
 
 
@@ -324,11 +325,7 @@ class CAMEngine:
 
     def _check_images(self, images: object) -> None:
         if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[0] == 0:
-            found = (
-                f"shape {tuple(images.shape)}"
-                if isinstance(images, torch.Tensor)
-                else type(images).__name__
-            )
+            found = describe_shape(images)
             raise ConfigurationError(
                 f"Expected argument `images` to be a non-empty (N, C, H, W) tensor but got "
                 f"{found}; add a batch dimension with images.unsqueeze(0)"
@@ -353,11 +350,7 @@ class CAMEngine:
 
     def _check_logits(self, logits: object, count: int) -> None:
         if not isinstance(logits, torch.Tensor) or logits.ndim != 2 or logits.shape[0] != count:
-            found = (
-                f"shape {tuple(logits.shape)}"
-                if isinstance(logits, torch.Tensor)
-                else type(logits).__name__
-            )
+            found = describe_shape(logits)
             raise ConfigurationError(
                 f"argument `model` must return (N, K) logits for the engine but returned {found}; "
                 "wrap it so that forward returns the classifier's logits"

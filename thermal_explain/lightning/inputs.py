@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from thermal_explain.checks import argument_message, expect
+from thermal_explain.checks import argument_message, describe_shape, expect
 from thermal_explain.errors import ConfigurationError, shorten
 from thermal_explain.types import Batch
 
@@ -127,11 +127,7 @@ def display_pixels(images: torch.Tensor) -> list[np.ndarray]:
 def _check_images(images: object, batch: object) -> None:
     if isinstance(images, torch.Tensor) and images.ndim == 4 and images.is_floating_point():
         return
-    found = (
-        f"a {images.dtype} tensor of shape {tuple(images.shape)}"
-        if isinstance(images, torch.Tensor)
-        else type(images).__name__
-    )
+    found = describe_shape(images, dtype=True)
     raise ConfigurationError(
         f"GradCAMCallback cannot find (N, C, H, W) float images in a batch of type "
         f"{type(batch).__name__} (found {found}); batches may be (images, labels, ...) "

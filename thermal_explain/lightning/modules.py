@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from thermal_explain.cam.modes import eval_mode, random_state_kept
-from thermal_explain.checks import argument_message, check_class_names
+from thermal_explain.checks import argument_message, check_class_names, describe_shape
 from thermal_explain.errors import ConfigurationError, shorten
 from thermal_explain.lightning.sources import dataset_class_names, first_loader
 from thermal_explain.modeling.classifier import ThermalClassifier
@@ -56,11 +56,7 @@ def count_classes(module: nn.Module, images: torch.Tensor, owner: str) -> int:
         output = module(images[:1])
     if isinstance(output, torch.Tensor) and output.ndim == 2 and output.shape[0] == 1:
         return int(output.shape[1])
-    found = (
-        f"shape {tuple(output.shape)}"
-        if isinstance(output, torch.Tensor)
-        else type(output).__name__
-    )
+    found = describe_shape(output)
     raise ConfigurationError(
         f"GradCAMCallback explains {owner}, whose forward must map (N, C, H, W) images to "
         f"(N, K) logits but returned {found}; set `model_attr` to the submodule that does "
