@@ -80,27 +80,17 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
+        common = (args.out, args.n, args.size, args.seed, args.icas_fraction, args.ext)
         if args.realistic:
+            strength = args.lesion_strength
             dataset = make_realistic_dataset(
-                args.out,
-                args.n,
-                args.size,
-                args.seed,
-                args.icas_fraction,
-                args.ext,
+                *common,
                 args.images_per_subject or IMAGES_PER_SUBJECT,
-                DEFAULT_LESION_STRENGTH if args.lesion_strength is None else args.lesion_strength,
+                DEFAULT_LESION_STRENGTH if strength is None else strength,
             )
         else:
             dataset = make_synthetic_dataset(
-                args.out,
-                args.n,
-                args.size,
-                args.seed,
-                args.icas_fraction,
-                args.ext,
-                lesion_polarity=args.lesion_polarity,
-                temperatures=args.temperatures,
+                *common, lesion_polarity=args.lesion_polarity, temperatures=args.temperatures
             )
     except ThermalExplainError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -11,7 +11,7 @@ from pathlib import Path
 import lightning as L
 from torch.utils.data import DataLoader
 
-from thermal_explain.checks import check_class_names, check_int, check_number, expect
+from thermal_explain.checks import check_class_names, check_int, check_number
 from thermal_explain.data.augmentation import DEFAULT_AUGMENTATION, AugmentationPolicy, as_policy
 from thermal_explain.data.dataset import (
     ThermalImageDataset,
@@ -20,8 +20,8 @@ from thermal_explain.data.dataset import (
     stratified_split,
 )
 from thermal_explain.data.files import (
-    PATTERN_HINT,
     MaskLookup,
+    check_pattern,
     find_images,
     infer_class_names,
     label_index,
@@ -128,13 +128,7 @@ class ThermalDataModule(L.LightningDataModule):
             raise ConfigurationError(
                 "pass either image_path (one file) or image_dir (a folder), not both"
             )
-        expect(
-            isinstance(pattern, str) and bool(pattern.strip()),
-            "pattern",
-            "a non-empty glob",
-            pattern,
-            PATTERN_HINT,
-        )
+        check_pattern(pattern)
         check_preprocessing(
             DEFAULT_IMAGE_SIZE if image_size is None else image_size,
             DEFAULT_MEAN if mean is None else mean,

@@ -12,6 +12,17 @@ from thermal_explain.errors import ConfigurationError
 PATTERN_HINT = "e.g. '*/*.jpg' for class folders, '**/*.png' for any depth"
 
 
+def check_pattern(pattern: object) -> None:
+    """A non-empty glob, else a one-line error with examples."""
+    expect(
+        isinstance(pattern, str) and bool(pattern.strip()),
+        "pattern",
+        "a non-empty glob",
+        pattern,
+        PATTERN_HINT,
+    )
+
+
 def find_images(
     image_dir: str | Path | None = None,
     pattern: str = "*.jpg",
@@ -57,13 +68,7 @@ def find_images(
         raise ConfigurationError(
             f"image_dir '{root}' is a file, not a folder; pass it with --image_path instead"
         )
-    expect(
-        isinstance(pattern, str) and bool(pattern.strip()),
-        "pattern",
-        "a non-empty glob",
-        pattern,
-        PATTERN_HINT,
-    )
+    check_pattern(pattern)
     try:
         matches = root.glob(_case_insensitive(pattern))
         skipped = [os.path.realpath(folder) for folder in exclude]
