@@ -74,7 +74,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--image_size", type=int, default=128, help="model input side")
     parser.add_argument("--lesion_strength", type=float, default=DEFAULT_LESION_STRENGTH)
     parser.add_argument("--mode", choices=("asymmetry", "rgb"), default="asymmetry")
-    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=24)
     parser.add_argument("--pretrain_epochs", type=int, default=10)
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--learning_rate", type=float, default=3e-4)
