@@ -25,7 +25,8 @@ OFF = {
     "flip_probability": 0.0,
     "rotation": 0.0,
     "scale": 0.0,
-    "translate": 0.0,
+    "translate_x": 0.0,
+    "translate_y": 0.0,
     "intensity": 0.0,
     "contrast": 0.0,
     "noise": 0.0,
@@ -56,6 +57,7 @@ def _image(tmp_path: Path, name: str = "face.png", size: int = 32) -> Path:
         ({"rotation": -1.0}, "rotation"),
         ({"flip_probability": 1.5}, "flip_probability"),
         ({"scale": 2.0}, "scale"),
+        ({"translate_x": -0.1}, "translate_x"),
         ({"noise": "a"}, "noise"),
         ({"enabled": "yes"}, "enabled"),
     ],
@@ -99,11 +101,30 @@ def test_geometry_keeps_the_face_and_fills_with_the_border(tmp_path: Path) -> No
     image = to_model_input(read_image(_image(tmp_path)), 32)
     torch.manual_seed(0)
     moved = ThermalAugmentation(
-        only(rotation=10.0, scale=0.1, translate=0.06), DEFAULT_MEAN, DEFAULT_STD
+        only(rotation=10.0, scale=0.1, translate_x=0.06, translate_y=0.06),
+        DEFAULT_MEAN,
+        DEFAULT_STD,
     )(image)
     assert moved.shape == image.shape and not torch.equal(moved, image)
     assert (moved - image).abs().mean() < 0.5 * image.abs().mean()
     assert moved.min() >= image.min() - 1e-4 and moved.max() <= image.max() + 1e-4
+
+
+def test_vertical_shift_and_zoom_keep_the_midline() -> None:
+    """Without ``translate_x`` and rotation a left-right symmetric face stays symmetric."""
+    column = torch.linspace(-1.0, 1.0, 32).abs()
+    row = torch.linspace(0.0, 1.0, 32).unsqueeze(1)
+    face = (column * row).expand(3, 32, 32).contiguous()
+    for seed in range(3):
+        torch.manual_seed(seed)
+        moved = ThermalAugmentation(only(translate_y=0.1, scale=0.1), DEFAULT_MEAN, DEFAULT_STD)(
+            face
+        )
+        assert not torch.allclose(moved, face, atol=1e-3)
+        assert torch.allclose(moved, moved.flip(-1), atol=1e-4)
+    torch.manual_seed(0)
+    shifted = ThermalAugmentation(only(translate_x=0.1), DEFAULT_MEAN, DEFAULT_STD)(face)
+    assert not torch.allclose(shifted, shifted.flip(-1), atol=1e-3)
 
 
 def test_views_are_independent_and_asymmetry_flip_swaps_halves(tmp_path: Path) -> None:

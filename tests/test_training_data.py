@@ -20,7 +20,13 @@ from thermal_explain.data.realistic import GROUP_PATTERN, make_realistic_dataset
 from thermal_explain.errors import ConfigurationError
 
 STRONG = AugmentationPolicy(
-    flip_probability=1.0, rotation=30.0, translate=0.2, intensity=0.3, contrast=0.5, noise=0.2
+    flip_probability=1.0,
+    rotation=30.0,
+    translate_x=0.2,
+    translate_y=0.2,
+    intensity=0.3,
+    contrast=0.5,
+    noise=0.2,
 )
 
 

@@ -3,10 +3,13 @@
 A thermal face crop varies between recordings of the same person by small shifts of pose
 and framing, by the camera's gain and offset, by sensor noise and by focus. The policy
 draws those, and only those, so two views of one face stay the same face with the same
-lesion. Every amount is in the input's own units: pixels and degrees for geometry,
-fractions of the input's full range (0..1; for 8-bit images 0.02 is about 5 grey levels,
-for a temperature window of ``LO..HI`` it is ``0.02 * (HI - LO)`` degrees) for intensity,
-contrast and noise.
+lesion. The geometry keeps the face on the vertical midline (no left-right shift by
+default, a few degrees of rotation, zoom about the centre): in asymmetry mode the input is
+the face folded at that line, and moving it sideways or turning it far makes left-right
+differences larger than a one-sided finding. Every amount is in the input's own units:
+pixels and degrees for geometry, fractions of the input's full range (0..1; for 8-bit
+images 0.02 is about 5 grey levels, for a temperature window of ``LO..HI`` it is
+``0.02 * (HI - LO)`` degrees) for intensity, contrast and noise.
 
 Augmentation runs on the full-width image before the asymmetry split, so a left-right
 flip swaps the two halves (channels 0-2 and 3-5) exactly as mirroring the face would.
@@ -36,7 +39,10 @@ class AugmentationPolicy:
             lesion stays one-sided).
         rotation: largest rotation about the image centre in degrees (uniform +-).
         scale: largest relative zoom (uniform ``1 +- scale``).
-        translate: largest shift as a fraction of the image side, per axis.
+        translate_x: largest left-right shift as a fraction of the image width. Keep it
+            small: in asymmetry mode the face's midline is the fold, and a shifted face
+            folds its left half onto the wrong part of the right.
+        translate_y: largest up-down shift as a fraction of the image height.
         intensity: largest offset added to the whole image (fraction of the range).
         contrast: largest relative contrast change about the image mean (``1 +- c``).
         noise: largest standard deviation of added Gaussian pixel noise (fraction of the
@@ -47,9 +53,10 @@ class AugmentationPolicy:
 
     enabled: bool = True
     flip_probability: float = 0.5
-    rotation: float = 10.0
-    scale: float = 0.1
-    translate: float = 0.06
+    rotation: float = 3.0
+    scale: float = 0.05
+    translate_x: float = 0.0
+    translate_y: float = 0.04
     intensity: float = 0.05
     contrast: float = 0.15
     noise: float = 0.02
@@ -79,7 +86,8 @@ class AugmentationPolicy:
     def active(self) -> bool:
         """Whether any part changes an image."""
         blur = self.blur_probability * self.blur_sigma
-        parts = (self.flip_probability, self.rotation, self.scale, self.translate)
+        parts = (self.flip_probability, self.rotation, self.scale)
+        parts += (self.translate_x, self.translate_y)
         parts += (self.intensity, self.contrast, self.noise, blur)
         return self.enabled and any(value > 0 for value in parts)
 
@@ -136,7 +144,7 @@ class ThermalAugmentation:
         x = image * self.std + self.mean
         if _chance(policy.flip_probability):
             x = TF.horizontal_flip(x)
-        if policy.rotation or policy.scale or policy.translate:
+        if policy.rotation or policy.scale or policy.translate_x or policy.translate_y:
             x = self._affine(x)
         if policy.blur_sigma and _chance(policy.blur_probability):
             sigma = _uniform(0.1, max(policy.blur_sigma, 0.1))
@@ -160,8 +168,8 @@ class ThermalAugmentation:
             x,
             angle=_uniform(-policy.rotation, policy.rotation),
             translate=[
-                _uniform(-policy.translate, policy.translate) * width,
-                _uniform(-policy.translate, policy.translate) * height,
+                _uniform(-policy.translate_x, policy.translate_x) * width,
+                _uniform(-policy.translate_y, policy.translate_y) * height,
             ],
             scale=1.0 + _uniform(-policy.scale, policy.scale),
             shear=[0.0, 0.0],

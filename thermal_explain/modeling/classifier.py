@@ -95,7 +95,7 @@ class ThermalClassifier(L.LightningModule):
         model_path: str | None = None,
         use_asymmetry: bool = False,
         projection_dim: int = 128,
-        learning_rate: float = 1e-3,
+        learning_rate: float = 3e-4,
         weight_decay: float = 1e-4,
         contrastive_weight: float = 0.5,
         ce_weight: float = 1.0,
