@@ -34,3 +34,23 @@ def test_other_loggers_get_add_image() -> None:
 
     log_image(Logger(), "t", np.zeros((4, 5, 3), np.uint8), 7)
     assert calls == [("t", (4, 5, 3), 7, "HWC")]
+
+
+def test_records_are_checksummed_in_c_with_tensorboards_own_values(tmp_path) -> None:
+    from tensorboard.compat.tensorflow_stub import pywrap_tensorflow
+    from tensorboard.summary.writer import record_writer
+
+    from thermal_explain.output.board import use_fast_checksums
+
+    assert use_fast_checksums()
+    fast = record_writer.masked_crc32c
+    assert fast is not pywrap_tensorflow.masked_crc32c
+    rng = np.random.default_rng(1)
+    for size in (0, 1, 12, 1000):
+        data = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+        assert fast(data) == pywrap_tensorflow.masked_crc32c(data)
+    test_a_summary_writer_gets_the_same_pixels(tmp_path)  # the file still reads back
+    reader = pywrap_tensorflow.PyRecordReader_New(
+        str(next(tmp_path.glob("events.*"))).encode(), 0, b"", None
+    )
+    reader.GetNext()  # raises DataLossError on a wrong checksum

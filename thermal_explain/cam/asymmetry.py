@@ -227,6 +227,9 @@ def face_pairs(
     known = known_left & known_right
     if min_gap is None:
         return known
+    wanted = torch.as_tensor(min_gap, dtype=values.dtype, device=values.device)
+    if not bool(torch.isfinite(wanted).any()):  # pictures: no face is looked for
+        return known
     threshold, gap = _otsu_split(values)
     face = (values > threshold.view(-1, 1, 1)) & finite
     size = 2 * round(values.shape[-2] / 32) + 1
@@ -235,8 +238,7 @@ def face_pairs(
         face = F.max_pool2d(outside, size, 1, size // 2).squeeze(1) < 0.5
     left, right = split_halves(face)
     both = left & right & known
-    wanted = torch.as_tensor(min_gap, dtype=gap.dtype, device=gap.device)
-    use_face = (gap >= wanted) & both.flatten(1).any(1)
+    use_face = (gap >= wanted.to(gap.dtype)) & both.flatten(1).any(1)
     return torch.where(use_face.view(-1, 1, 1), both, known)
 
 

@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tensorboard.compat.proto.summary_pb2 import Summary
-from torch.utils.tensorboard import SummaryWriter
 
+from thermal_explain.output.board import log_image
 from thermal_explain.output.naming import layer_token, sanitize_component
 from thermal_explain.output.panels import probe_panels
 from thermal_explain.output.render import encode_png, write_file
@@ -51,7 +50,7 @@ def log_probes(
         panels = probe_panels(item, style.lut, style.original_alpha, style.heatmap_alpha)
         for layer, panel in panels:
             if experiment is not None:
-                add_png(experiment, f"gradcam/{name}/{layer}", panel, epoch)
+                log_image(experiment, f"gradcam/{name}/{layer}", panel, epoch)
             else:
                 folder.mkdir(parents=True, exist_ok=True)
                 target = folder / f"{name}_{layer_token(layer)}.png"
@@ -78,24 +77,6 @@ def probe_table(items: Sequence[ExplainedImage]) -> str:
     ]
     header = ["| probe | image | true | predicted | confidence |", "|---|---|---|---|---|"]
     return "\n".join([*header, *rows])
-
-
-def add_png(experiment: Any, tag: str, image: np.ndarray, step: int) -> None:
-    """Log an ``(H, W, 3)`` uint8 RGB image, PNG-encoded with the writer's fast settings.
-
-    ``SummaryWriter.add_image`` converts to float and encodes with PIL's default zlib
-    level, which costs several times more than the image itself; the summary is the same.
-    """
-    if not isinstance(experiment, SummaryWriter):
-        experiment.add_image(tag, image, global_step=step, dataformats="HWC")
-        return
-    height, width = image.shape[:2]
-    picture = Summary.Image(
-        height=height, width=width, colorspace=3, encoded_image_string=encode_png(image)
-    )
-    experiment.file_writer.add_summary(
-        Summary(value=[Summary.Value(tag=tag, image=picture)]), global_step=step
-    )
 
 
 def tensorboard_experiment(loggers: Sequence[Any]) -> Any:
