@@ -242,7 +242,7 @@ class DemoSettings:
     n_heldout: int = 96
     face_size: int = 128
     image_size: int = 128
-    epochs: int = 6
+    epochs: int = 8
     batch_size: int = 16
     learning_rate: float = 1e-3
     contrastive_weight: float = 0.0
