@@ -227,7 +227,7 @@ def test_six_channel_checkpoint_turns_on_asymmetry(tmp_path, caplog) -> None:
     path = tmp_path / "asym.pth"
     source = ThermalEncoder(in_channels=6, projection_dim=8).eval()
     torch.save({"model_state_dict": source.state_dict()}, path)
-    with caplog.at_level(logging.WARNING, logger="thermal_explain.modeling.classifier"):
+    with caplog.at_level(logging.WARNING, logger="thermal_explain.modeling.opened"):
         model = ThermalClassifier(model_path=str(path)).eval()
     assert model.use_asymmetry and model.hparams["in_channels"] == 6
     assert "asymmetry mode" in caplog.text

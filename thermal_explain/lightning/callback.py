@@ -36,8 +36,13 @@ from thermal_explain.lightning.probe_logging import (
     tensorboard_experiment,
 )
 from thermal_explain.lightning.probes import ProbeInputs, ProbeSet
-from thermal_explain.lightning.run_facts import predict_manifest, report_settings, weights_in_use
-from thermal_explain.lightning.sources import dataset_paths, first_loader, item_names
+from thermal_explain.lightning.run_facts import (
+    output_options,
+    predict_manifest,
+    report_settings,
+    weights_in_use,
+)
+from thermal_explain.lightning.sources import first_loader, item_names, predict_paths
 from thermal_explain.metrics.readout import ReadoutOptions
 from thermal_explain.metrics.suite import MetricOptions, parse_metrics
 from thermal_explain.modeling.checkpoints import TrainedWeights
@@ -46,7 +51,7 @@ from thermal_explain.output.colormaps import get_colormap
 from thermal_explain.output.naming import RESULTS_FILE
 from thermal_explain.output.pool import default_workers
 from thermal_explain.pipeline.explainer import ExplainedBatch, Explainer
-from thermal_explain.pipeline.run import ExplanationRun, OutputOptions
+from thermal_explain.pipeline.run import ExplanationRun
 from thermal_explain.types import Batch
 
 
@@ -341,23 +346,15 @@ class GradCAMCallback(BasePredictionWriter):
     def _start_run(
         self, trainer: L.Trainer, pl_module: L.LightningModule, explainer: Explainer
     ) -> None:
-        loaders = trainer.predict_dataloaders
-        loaders = loaders if isinstance(loaders, list) else [loaders]
         datamodule = trainer.datamodule
         dataset = getattr(datamodule, "predict_dataset", None)
-        paths = [str(path) for path in getattr(dataset, "paths", [])] if dataset else []
-        for index, loader in enumerate(loaders):
-            self._predict_paths[index] = dataset_paths(getattr(loader, "dataset", None))
-            paths += self._predict_paths[index] or []
-        preprocessing = getattr(datamodule, "preprocessing", None)
-        known = isinstance(preprocessing, Preprocessing)
-        output = OutputOptions(
+        paths, self._predict_paths = predict_paths(dataset, trainer.predict_dataloaders)
+        output = output_options(
+            datamodule,
             colormap=self.colormap,
             original_alpha=self.original_alpha,
             heatmap_alpha=self.heatmap_alpha,
             save_figures=self.save_figures,
-            temperature_scale=preprocessing.temperature_scale if known else None,
-            temperature_range=preprocessing.temperature_range if known else None,
         )
         self._run = ExplanationRun(
             self.output_dir,

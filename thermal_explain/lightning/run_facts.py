@@ -22,6 +22,18 @@ def weights_in_use(pl_module: L.LightningModule) -> TrainedWeights | None:
     return trained_weights() if callable(trained_weights) else None
 
 
+def output_options(datamodule: Any, **drawing: Any) -> OutputOptions:
+    """The run's output options: ``drawing`` (colormap, alphas, figures), and the temperature
+    scale and window of the data module's preprocessing, so files are drawn as they were read."""
+    preprocessing = getattr(datamodule, "preprocessing", None)
+    known = isinstance(preprocessing, Preprocessing)
+    return OutputOptions(
+        **drawing,
+        temperature_scale=preprocessing.temperature_scale if known else None,
+        temperature_range=preprocessing.temperature_range if known else None,
+    )
+
+
 def predict_manifest(
     weights: TrainedWeights | None,
     module: nn.Module,

@@ -104,6 +104,17 @@ def item_names(
     return [f"{prefix}batch{batch_idx}_{row}" for row in range(count)]
 
 
+def predict_paths(dataset: Any, loaders: Any) -> tuple[list[str], dict[int, list[str] | None]]:
+    """Every input path of a predict run (the data module's ``predict_dataset`` and each
+    loader's dataset), and each loader's paths by index (``None`` where it has none)."""
+    paths = [str(path) for path in getattr(dataset, "paths", [])] if dataset else []
+    by_loader: dict[int, list[str] | None] = {}
+    for index, loader in enumerate(loaders if isinstance(loaders, list) else [loaders]):
+        by_loader[index] = dataset_paths(getattr(loader, "dataset", None))
+        paths += by_loader[index] or []
+    return paths, by_loader
+
+
 def first_loader(loaders: Any) -> Any:
     """The first of Lightning's ``trainer.*_dataloaders`` (a loader, list or dict of them)."""
     if isinstance(loaders, dict):

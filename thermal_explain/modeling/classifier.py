@@ -16,15 +16,16 @@ from torch import nn
 
 from thermal_explain.checks import check_class_names, check_number
 from thermal_explain.data.preprocessing import Preprocessing
-from thermal_explain.errors import CheckpointError, ConfigurationError
+from thermal_explain.errors import ConfigurationError
 from thermal_explain.modeling.batchnorm import (
     BN_RECALIBRATION_BATCHES,
     recalibrate_batch_norm,
     reset_batch_norm_statistics,
 )
-from thermal_explain.modeling.checkpoints import TrainedWeights, checkpoint_weights, load_encoder
+from thermal_explain.modeling.checkpoints import TrainedWeights, checkpoint_weights
 from thermal_explain.modeling.encoder import ASYMMETRY_CHANNELS, RGB_CHANNELS, ThermalEncoder
 from thermal_explain.modeling.losses import SupConLoss
+from thermal_explain.modeling.opened import open_trained_model
 from thermal_explain.modeling.pretrained import apply_pretrained, read_pretrained
 from thermal_explain.modeling.training import (
     adamw_with_cosine,
@@ -148,7 +149,7 @@ class ThermalClassifier(L.LightningModule):
             # What pins the number of classes (``None``: the training data may still set it).
             self._classes_fixed_by = "num_classes" if num_classes is not None else None
         else:
-            self.encoder, stored_names, stored_preprocessing = _load_checkpoint(
+            self.encoder, stored_names, stored_preprocessing = open_trained_model(
                 model_path,
                 dict(backbone=backbone, in_channels=in_channels, num_classes=num_classes),
                 class_names,
@@ -407,49 +408,3 @@ class ThermalClassifier(L.LightningModule):
     def configure_optimizers(self) -> Any:
         """AdamW, with cosine annealing over ``trainer.max_epochs`` when that is known."""
         return adamw_with_cosine(self, self.hparams["learning_rate"], self.hparams["weight_decay"])
-
-
-def _load_checkpoint(
-    model_path: str,
-    architecture: dict[str, Any],
-    class_names: list[str] | None,
-    use_asymmetry: bool,
-    projection_dim: int,
-    allow_pickle: bool,
-) -> tuple[ThermalEncoder, list[str] | None, dict[str, Any] | None]:
-    """Encoder, stored class names and preprocessing from ``model_path``, checked.
-
-    ``architecture`` holds the explicit ``backbone``/``in_channels``/``num_classes`` (or None).
-    """
-    encoder, hparams = load_encoder(
-        model_path, projection_dim=projection_dim, allow_pickle=allow_pickle, **architecture
-    )
-    if class_names is not None and len(class_names) != encoder.num_classes:
-        raise CheckpointError(
-            f"checkpoint '{model_path}' has {encoder.num_classes} classes but class_names has "
-            f"{len(class_names)} names; pass {encoder.num_classes} class names or drop "
-            "class_names"
-        )
-    if use_asymmetry and encoder.in_channels != ASYMMETRY_CHANNELS:
-        raise CheckpointError(
-            f"checkpoint '{model_path}' has {encoder.in_channels} input channels but "
-            f"use_asymmetry=True needs {ASYMMETRY_CHANNELS}; drop --use_asymmetry or pass a "
-            f"{ASYMMETRY_CHANNELS}-channel checkpoint"
-        )
-    if not use_asymmetry and encoder.in_channels == ASYMMETRY_CHANNELS:
-        log.warning("checkpoint '%s' has 6 input channels: using asymmetry mode", model_path)
-    names = hparams.get("class_names")
-    try:
-        names = None if names is None else check_class_names(names)
-    except ConfigurationError:
-        names = None
-    if names is not None and len(names) != encoder.num_classes:
-        log.warning(
-            "checkpoint '%s' stores %d class names for %d classes; ignoring the names",
-            model_path,
-            len(names),
-            encoder.num_classes,
-        )
-        names = None
-    preprocessing = hparams.get("preprocessing")
-    return encoder, names, dict(preprocessing) if isinstance(preprocessing, dict) else None
