@@ -6,9 +6,11 @@ layers (the last conv of each stage) and returns maps on the input grid:
 - ``floor``: one forward and ``torch.autograd.grad`` of the summed scores with respect to
   the 4 hooked outputs, nothing else (no weights, no maps), in float32 and the default
   (contiguous) memory order: the least any one-pass method pays as CAM libraries run it;
-- ``engine``: ``CAMEngine`` as it runs by default (float32, channels-last input: maps,
-  raw maps, normalization, statistics);
+- ``engine``: ``CAMEngine`` as it runs by default (float32, channels-last input, eval-mode
+  BatchNorms folded into the convolutions before them: maps, raw maps, normalization,
+  statistics);
 - ``engine_contiguous``: the same without channels-last (what the memory order gains);
+- ``engine_unfolded``: the same without BatchNorm folding (what folding gains);
 - ``engine_bf16``: ``CAMEngine(precision="bf16-mixed")`` where bfloat16 is native (and
   ``engine_fp16``, ``precision="16-mixed"``, on CUDA);
 - ``torchcam``: ``GradCAM`` with the 4 layers in one call, maps upsampled;
@@ -27,10 +29,10 @@ images whose predicted class stays the same.
 
 The last line is JSON: the engine's median throughput, its throughput ratio to each other
 contestant (``> 1``: the engine is faster), ``engine_vs_contiguous`` (the channels-last
-gain), ``engine_bf16_vs_torchcam``, ``bf16_map_r_min`` (the lowest per-layer minimum) with
-``bf16_map_r_min_per_layer``, and ``bf16_prediction_agreement`` (likewise ``fp16_*`` on
-CUDA). Targets on a CPU with bfloat16: ``engine_vs_torchcam >= 1.2``,
-``engine_bf16_vs_torchcam >= 2``, ``bf16_map_r_min >= 0.98``,
+gain), ``engine_vs_unfolded`` (the BatchNorm-folding gain), ``engine_bf16_vs_torchcam``,
+``bf16_map_r_min`` (the lowest per-layer minimum) with ``bf16_map_r_min_per_layer``, and
+``bf16_prediction_agreement`` (likewise ``fp16_*`` on CUDA). Targets on a CPU with bfloat16:
+``engine_vs_torchcam >= 1.2``, ``engine_bf16_vs_torchcam >= 2``, ``bf16_map_r_min >= 0.98``,
 ``bf16_prediction_agreement >= 0.99``.
 
 Usage::
@@ -270,6 +272,7 @@ def main() -> None:
     engines = {
         "engine": CAMEngine(model, names),
         "engine_contiguous": CAMEngine(model, names, channels_last=False),
+        "engine_unfolded": CAMEngine(model, names, fold_batchnorm=False),
     }
     reduced = reduced_precisions(device)
     for key, precision in reduced.items():
@@ -316,8 +319,8 @@ def main() -> None:
         print(line)
 
     summary: dict[str, object] = {"engine_img_s": round(args.batch / median(wall["engine"]), 2)}
-    for name in ("floor", "contiguous", "torchcam", "pytorch_grad_cam", "captum"):
-        pair = ("engine", "engine_contiguous" if name == "contiguous" else name)
+    for name in ("floor", "contiguous", "unfolded", "torchcam", "pytorch_grad_cam", "captum"):
+        pair = ("engine", f"engine_{name}" if name in ("contiguous", "unfolded") else name)
         summary[f"engine_vs_{name}"] = round(median(ratios[pair]), 3) if pair in ratios else None
     batches = [
         torch.randn(args.batch, 3, args.size, args.size, device=device)

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from thermal_explain.cam.asymmetry import mirror_to_full_width, side_attribution
+from thermal_explain.cam.folding import FoldedModel
 from thermal_explain.cam.layers import default_target_layers, record_outputs, resolve_layers
 from thermal_explain.cam.methods import (
     CAMMethod,
@@ -97,6 +98,9 @@ class CAMEngine:
 
     The input is passed on in channels-last memory order (``channels_last``), which the
     convolutions follow through the network: the same arithmetic, faster on CPUs and GPUs.
+    Each eval-mode BatchNorm that follows a convolution is folded into it
+    (``fold_batchnorm``, see :mod:`thermal_explain.cam.folding`): the target layers stay
+    the model's own, and the maps agree with the unfolded model's within float rounding.
     With a reduced ``precision`` the forward runs under autocast (see
     :mod:`thermal_explain.cam.precision`); every map and statistic is computed in float32.
 
@@ -112,6 +116,8 @@ class CAMEngine:
         precision: ``"32-true"`` (float32), ``"bf16-mixed"`` or ``"16-mixed"`` (CUDA only).
         channels_last: pass the input on in channels-last order (the model's parameters
             are left as they are).
+        fold_batchnorm: run the model with its BatchNorms folded into the convolutions
+            before them (the model itself is left as it is).
 
     Example:
         >>> engine = CAMEngine(encoder, method="gradcam", class_names=["normal", "ICAS"])
@@ -132,6 +138,7 @@ class CAMEngine:
         asymmetry: bool = False,
         precision: str = "32-true",
         channels_last: bool = True,
+        fold_batchnorm: bool = True,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise ConfigurationError(
@@ -159,6 +166,7 @@ class CAMEngine:
         self.precision = check_precision(precision)
         self._gradient_scale = gradient_scale(self.precision)
         self.channels_last = bool(channels_last)
+        self._folding = FoldedModel(model, self._modules) if fold_batchnorm else None
         self._cloned: set[str] = set()
 
     @property
@@ -205,8 +213,11 @@ class CAMEngine:
             if self.channels_last:
                 inputs = inputs.contiguous(memory_format=torch.channels_last)
             inputs.requires_grad_(self.asymmetry)
+            module = self.model
+            if self._folding is not None:
+                module = self._folding.module_for(inputs, self.channels_last)
             with autocast(self.precision, device):
-                logits, outputs = self._forward(inputs)
+                logits, outputs = self._forward(module, inputs)
             self._check_logits(logits, count)
             scores = logits.detach().float()
             targets = resolve_target(request, scores)
@@ -217,16 +228,19 @@ class CAMEngine:
                     scores, targets, outputs, layer_grads, inputs, input_grads, sizes
                 )
 
-    def _forward(self, inputs: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Run the model in eval mode, recording the target layers' outputs.
+    def _forward(
+        self, module: nn.Module, inputs: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Run ``module`` (the model or its folded view) in eval mode, recording the target
+        layers' outputs.
 
         A layer whose output the model changes in place is recorded again with a copy
         passed on instead (remembered for later calls), so its values and gradient stay
         the layer's own.
         """
         while True:
-            with eval_mode(self.model), record_outputs(self._modules, self._cloned) as recording:
-                logits = self.model(inputs)
+            with eval_mode(module), record_outputs(self._modules, self._cloned) as recording:
+                logits = module(inputs)
             modified = [name for name in recording.modified_in_place() if name not in self._cloned]
             if not modified:
                 return logits, recording.outputs
