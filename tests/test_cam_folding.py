@@ -137,3 +137,17 @@ def test_a_model_without_batchnorm_runs_once_per_call() -> None:
     folding = FoldedModel(model, ["0"])
     assert folding.module_for(x, channels_last=True) is model
     assert calls == [] and folding.pairs == 0
+
+
+class NeedsPairs(Encoder):
+    """Refuses a batch of one image (as a model with a pairwise loss might)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] < 2:
+            raise ValueError("needs pairs")
+        return self.backbone(x)
+
+
+def test_a_model_that_cannot_run_the_check_is_explained_unfolded() -> None:
+    engine = assert_same_maps(NeedsPairs().eval(), images(count=2), LAYERS)
+    assert engine._folding is not None and engine._folding.pairs == 0
