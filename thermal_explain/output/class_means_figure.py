@@ -89,12 +89,8 @@ def _colorbar(figure: Figure, colormap: Colormap, box: tuple[float, float, float
         ((left + width, bottom + value * height), (left + width + tick, bottom + value * height))
         for value in COLORBAR_TICKS
     ]
-    line_width = 0.8
-    figure.add_artist(
-        LineCollection(
-            marks, colors="black", linewidths=line_width, transform=figure.dpi_scale_trans
-        )
-    )
+    inches = figure.dpi_scale_trans
+    figure.add_artist(LineCollection(marks, colors="black", linewidths=0.8, transform=inches))
     for value in COLORBAR_TICKS:
         y = bottom + value * height
         text_at(figure, left + width + tick + 0.05, y, f"{value:.1f}", va="center", fontsize=10)

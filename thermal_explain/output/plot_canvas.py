@@ -4,8 +4,9 @@ Matplotlib's Agg renderer places and rasterizes every glyph of every label separ
 Python; in the summary plots that is most of the drawing time. :class:`TextCanvas` gives a
 figure a renderer that measures and draws a whole plain-text line at once with Pillow's
 FreeType binding, in the font matplotlib chose for it, and keeps the last few hundred lines
-drawn (tick values repeat from axis to axis and figure to figure). Mathtext, TeX and any
-line with a character its font lacks go to matplotlib as before (its font fallback).
+drawn (tick values repeat from axis to axis and figure to figure). Mathtext, TeX, text
+drawn without antialiasing and any line with a character its font lacks go to matplotlib
+as before (its font fallback).
 """
 
 from __future__ import annotations
