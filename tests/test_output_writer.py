@@ -20,6 +20,7 @@ from PIL import Image
 from thermal_explain.errors import ConfigurationError, ThermalExplainError
 from thermal_explain.output import ResultWriter, finalize_results, pool
 from thermal_explain.output import writer as writer_module
+from thermal_explain.output.html.pictures import picture_paths
 from thermal_explain.output.journal import journal_path
 from thermal_explain.types import ExplainedImage, FailedItem, LayerExplanation
 
@@ -553,3 +554,28 @@ def test_auto_starts_processes_only_for_many_workers(tmp_path: Path) -> None:
     finally:
         few.close(finalize=False)
         many.close(finalize=False)
+
+
+@pytest.mark.parametrize("worker_type", ["thread", "process"])
+def test_workers_draw_the_report_pictures_when_asked(tmp_path: Path, worker_type: str) -> None:
+    rows, cols = np.mgrid[0:24, 0:32]
+    smooth = np.dstack([rows * 8, cols * 6, 255 - rows * 8]).astype(np.uint8)  # RGB
+    paths = [str(tmp_path / f"{index}.png") for index in range(2)]
+    for path in paths:
+        cv2.imwrite(path, smooth[..., ::-1])
+    items = [_explained(path, index) for index, path in enumerate(paths)]
+    items[0].original = smooth  # carried by the batch; the other one is read from its file
+    output = tmp_path / "out"
+    options = {"workers": 1, "worker_type": worker_type, "save_figures": False}
+    with _writer(output, report_pictures=True, **options) as writer:
+        writer.submit(items)
+    for path in paths:
+        strip_path, copy_path = picture_paths(path)
+        copy = cv2.imread(str(output / copy_path))[..., ::-1]
+        assert np.abs(copy.astype(int) - smooth).mean() < 3.0  # the original in colour
+        strip = cv2.imread(str(output / strip_path))
+        # The original, then one overlay per layer, 2 white pixels apart, at its own height.
+        assert strip.shape == (24, 32 * (1 + len(LAYERS)) + 2 * len(LAYERS), 3)
+    with _writer(tmp_path / "plain", **options) as writer:
+        writer.submit([_explained(paths[0])])
+    assert not (tmp_path / "plain" / "report_files").exists()

@@ -35,6 +35,9 @@ class Batch:
         backgrounds: ``N`` desaturated originals, ``(height, width)`` uint8, that overlays
             are drawn over (``None`` for an image the writer reads again instead, e.g. a very
             large one), or ``None`` when the dataset does not keep them.
+        originals: ``N`` pictures in colour, ``(h, w, 3)`` uint8 at most the dataset's
+            ``original_side`` (the report's copy of the original; ``None`` for a temperature
+            input, whose background is its display), or ``None`` when it keeps none.
         views: ``(V, N, C, H, W)`` independently augmented views of each image for
             contrastive training (``images`` is then ``views[0]``); ``None`` elsewhere.
         signals: ``(N, S, S)`` float values for the left-right readout on the full-width
@@ -51,6 +54,7 @@ class Batch:
     original_sizes: list[tuple[int, int]]
     failed: list[FailedItem] = field(default_factory=list)
     backgrounds: list[np.ndarray | None] | None = None
+    originals: list[np.ndarray | None] | None = None
     views: torch.Tensor | None = None
     signals: torch.Tensor | None = None
     input_kinds: list[str] | None = None
@@ -72,6 +76,7 @@ class Batch:
             backgrounds=(
                 None if self.backgrounds is None else [self.backgrounds[i] for i in indices]
             ),
+            originals=None if self.originals is None else [self.originals[i] for i in indices],
             views=None if self.views is None else self.views[:, index.to(self.views.device)],
             signals=None if signals is None else signals.index_select(0, index.to(signals.device)),
             input_kinds=None
@@ -92,6 +97,7 @@ class Batch:
             self.original_sizes,
             self.failed,
             backgrounds=self.backgrounds,
+            originals=self.originals,
             views=None if self.views is None else self.views.to(device),
             signals=None if self.signals is None else self.signals.to(device),
             input_kinds=self.input_kinds,
@@ -129,9 +135,10 @@ class ExplainedImage:
     ``(H, W, 3)`` uint8 RGB image the maps are drawn on instead of the file at
     ``image_path`` (inputs that are not files, or files whose transform is unknown).
     ``background`` is the desaturated original, ``(height, width)`` uint8, when the batch
-    carried it (the writer reads the file again otherwise). ``input_kind``,
-    ``temperature`` and ``thermal_asymmetry`` are the record's top-level entries of the
-    same names (see :mod:`thermal_explain.metrics.readout`).
+    carried it (the writer reads the file again otherwise); ``original`` the picture in
+    colour, ``(h, w, 3)`` uint8 at most the report's size, when the batch carried it.
+    ``input_kind``, ``temperature`` and ``thermal_asymmetry`` are the record's top-level
+    entries of the same names (see :mod:`thermal_explain.metrics.readout`).
     """
 
     image_path: str
@@ -145,6 +152,7 @@ class ExplainedImage:
     probabilities: list[float] = field(default_factory=list)
     pixels: np.ndarray | None = None
     background: np.ndarray | None = None
+    original: np.ndarray | None = None
     input_kind: str = "image"
     temperature: dict[str, object] | None = None
     thermal_asymmetry: dict[str, object] | None = None

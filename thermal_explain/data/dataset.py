@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from thermal_explain.checks import check_int, check_number
 from thermal_explain.data.augmentation import AugmentationPolicy, ThermalAugmentation
+from thermal_explain.data.images import fit_within
 from thermal_explain.data.preprocessing import (
     DEFAULT_MEAN,
     DEFAULT_STD,
@@ -49,6 +50,8 @@ class Sample:
         original_size: ``(height, width)`` of the file as read.
         background: the desaturated original, ``(height, width)`` uint8, when the dataset
             keeps it for the writer (see :data:`BACKGROUND_MAX_PIXELS`).
+        original: the picture in colour, ``(h, w, 3)`` uint8 with its longest side at most
+            the dataset's ``original_side``, when it keeps one (pictures only).
         views: ``(V, C, S, W)`` augmented views for contrastive training (``image`` is
             ``views[0]``), ``None`` for a single view.
         signal: ``(S, S)`` degrees Celsius (temperature inputs) or gray level (pictures) on
@@ -67,6 +70,7 @@ class Sample:
     signal: torch.Tensor | None = None
     input_kind: str = "image"
     temperature: dict[str, object] | None = None
+    original: np.ndarray | None = None
 
 
 BACKGROUND_MAX_PIXELS = 1 << 22
@@ -82,12 +86,15 @@ class ThermalImageDataset(Dataset):
     image is mirrored left-right with that probability (training augmentation; in
     asymmetry mode this swaps the two halves). With ``keep_backgrounds`` each sample also
     carries its desaturated original, which the writer draws overlays over instead of
-    reading and decoding the file a second time. With an active ``augmentation`` policy
-    each sample is augmented (:mod:`thermal_explain.data.augmentation`, before the
-    asymmetry split); with ``views`` >= 2 it carries that many independently augmented
-    views for contrastive training. Temperature inputs (FLIR JPEGs, ``.npy`` and float
-    TIFF arrays, 16-bit exports with ``temperature_scale``) are windowed by
-    ``temperature_range``; temperatures outside -50..150 C give one warning per data set.
+    reading and decoding the file a second time; with ``original_side`` each picture also
+    carries a colour copy at most that many pixels on its longest side (the report's copy of
+    the original, which the writer's workers draw the report's pictures from). With an
+    active ``augmentation`` policy each sample is augmented
+    (:mod:`thermal_explain.data.augmentation`, before the asymmetry split); with ``views``
+    >= 2 it carries that many independently augmented views for contrastive training.
+    Temperature inputs (FLIR JPEGs, ``.npy`` and float TIFF arrays, 16-bit exports with
+    ``temperature_scale``) are windowed by ``temperature_range``; temperatures outside
+    -50..150 C give one warning per data set.
     """
 
     def __init__(
@@ -101,6 +108,7 @@ class ThermalImageDataset(Dataset):
         class_names: Sequence[str] | None = None,
         flip_probability: float = 0.0,
         keep_backgrounds: bool = False,
+        original_side: int | None = None,
         augmentation: AugmentationPolicy | None = None,
         views: int = 1,
         temperature_range: tuple[float, float] | None = None,
@@ -123,6 +131,9 @@ class ThermalImageDataset(Dataset):
         self.class_names = None if class_names is None else list(class_names)
         self.flip_probability = float(flip_probability)
         self.keep_backgrounds = bool(keep_backgrounds)
+        self.original_side = (
+            None if original_side is None else check_int("original_side", original_side, 1)
+        )
         self.views = views
         self.temperature_range = check_temperature_range(temperature_range)
         self.temperature_scale = TemperatureScale.parse(temperature_scale)
@@ -208,6 +219,9 @@ class ThermalImageDataset(Dataset):
         background = None
         if self.keep_backgrounds and height * width <= BACKGROUND_MAX_PIXELS:
             background = cv2.cvtColor(source.display(self.temperature_range), cv2.COLOR_RGB2GRAY)
+        original = None
+        if self.original_side is not None and not source.is_temperature:
+            original = fit_within(source.pixels, self.original_side)
         return Sample(
             tensor,
             label,
@@ -219,6 +233,7 @@ class ThermalImageDataset(Dataset):
             signal,
             source.kind,
             temperature,
+            original,
         )
 
     def _model_input(self, source: ThermalInput, use_asymmetry: bool) -> torch.Tensor:
@@ -275,6 +290,11 @@ def collate(
         backgrounds=(
             [sample.background for sample in readable]
             if any(sample.background is not None for sample in readable)
+            else None
+        ),
+        originals=(
+            [sample.original for sample in readable]
+            if any(sample.original is not None for sample in readable)
             else None
         ),
         views=views,

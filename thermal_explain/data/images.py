@@ -63,6 +63,19 @@ def picture_to_rgb(image: np.ndarray, path: str | Path) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
+def fit_within(image: np.ndarray, side: int) -> np.ndarray:
+    """``image`` shrunk (area averaging) so its longest side is at most ``side`` pixels.
+
+    An image that fits already is returned as it is, never enlarged.
+    """
+    height, width = image.shape[:2]
+    scale = side / max(height, width)
+    if scale >= 1:
+        return image
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
 def read_mask(path: str | Path, size: tuple[int, int]) -> np.ndarray:
     """Read a region mask as ``(H, W)`` bool for ``size = (H, W)``.
 

@@ -48,6 +48,7 @@ from thermal_explain.metrics.suite import MetricOptions, parse_metrics
 from thermal_explain.modeling.checkpoints import TrainedWeights
 from thermal_explain.modeling.classifier import ThermalClassifier
 from thermal_explain.output.colormaps import get_colormap
+from thermal_explain.output.html import ORIGINAL_SIDE
 from thermal_explain.output.naming import RESULTS_FILE
 from thermal_explain.output.pool import default_workers
 from thermal_explain.pipeline.explainer import ExplainedBatch, Explainer
@@ -384,6 +385,8 @@ class GradCAMCallback(BasePredictionWriter):
         if isinstance(dataset, ThermalImageDataset):
             # Resume: the loader is built after setup, over the images still to do only.
             todo = dataset.subset(self._run.pending(dataset.paths))
+            if self._run.report is not None:  # the writer draws the report's pictures too
+                todo.original_side = ORIGINAL_SIDE
             datamodule.predict_dataset = todo
             if len(todo) == 0:  # Lightning skips an empty predict loop and its hooks
                 self._finish(trainer, resumed_done=True)

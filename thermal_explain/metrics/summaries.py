@@ -7,6 +7,8 @@ per-layer values and curves, and class-mean maps read back from ``feature_maps/*
 
 from __future__ import annotations
 
+import io
+import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -147,9 +149,38 @@ def _raw_map(entry: Mapping[str, Any] | None) -> np.ndarray | None:
         if isinstance(value, str) and value.endswith(suffix):
             image = Path(value)
             candidate = image.parent.parent / "feature_maps" / (image.name[: -len(suffix)] + ".npy")
-            if candidate.is_file():
-                return np.load(candidate).astype(np.float32)
+            try:
+                return _load_map(candidate)
+            except OSError:
+                continue
     return None
+
+
+_FLOAT32_MAP = re.compile(
+    rb"\{'descr': '<f4', 'fortran_order': False, 'shape': \((\d+), (\d+)\), \} *\n"
+)
+"""The ``.npy`` header ``np.save`` writes for a C-ordered ``(h, w)`` little-endian float32."""
+
+
+def _load_map(path: Path) -> np.ndarray:
+    """A saved map as ``(h, w)`` float32 (read-only when it is the usual float32 file).
+
+    The usual file is parsed here: for maps this small ``np.load`` costs several times
+    the read itself, and a summary reads one per image and layer. Anything else goes to
+    ``np.load``.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    data = path.read_bytes()
+    if data[:8] == b"\x93NUMPY\x01\x00":
+        end = 10 + int.from_bytes(data[8:10], "little")
+        header = _FLOAT32_MAP.fullmatch(data, 10, end)
+        if header is not None:
+            shape = (int(header[1]), int(header[2]))
+            if len(data) - end == 4 * shape[0] * shape[1]:
+                return np.frombuffer(data, "<f4", offset=end).reshape(shape)
+    return np.load(io.BytesIO(data), allow_pickle=False).astype(np.float32)
 
 
 def _normalized(raw: np.ndarray) -> np.ndarray:

@@ -41,6 +41,7 @@ def image_job(item: ExplainedImage, stem: str) -> ImageJob:
         layers=layers,
         pixels=item.pixels,
         background=as_background(item.background),
+        original=as_original(item.original),
         record_fields=record_fields(item),
     )
 
@@ -74,4 +75,14 @@ def as_background(value: Any) -> np.ndarray | None:
     array = np.asarray(value)
     if array.dtype != np.uint8 or array.ndim != 2:
         raise ValueError(f"expected a (H, W) uint8 background, got {array.dtype} {array.shape}")
+    return array
+
+
+def as_original(value: Any) -> np.ndarray | None:
+    """A ``(h, w, 3)`` uint8 picture in colour, or ``None`` when there is none."""
+    if value is None:
+        return None
+    array = np.asarray(value)
+    if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
+        raise ValueError(f"expected an (h, w, 3) uint8 original, got {array.dtype} {array.shape}")
     return array

@@ -5,7 +5,12 @@ arrays, tensors converted by the caller); :func:`figure_to_array` draws it once,
 same pixels go to a PNG (:func:`write_png`) and to TensorBoard.
 
 Figures are created without ``pyplot`` (an Agg canvas of their own), so drawing is
-thread-safe, never opens a window and leaves no global figure behind.
+thread-safe, never opens a window and leaves no global figure behind. They are laid out in
+inches (:mod:`~thermal_explain.output.plot_layout`), not by a layout engine, their text is
+drawn by a fast canvas (:mod:`~thermal_explain.output.plot_canvas`), and they use as few
+Axes and artists as they can, since each one costs its tick machinery or its own draw: the
+histogram bars of a panel are one collection, a box plot is four artists, and the class-mean
+maps (:mod:`~thermal_explain.output.class_means_figure`) are pixels placed in the figure.
 """
 
 from __future__ import annotations
@@ -14,11 +19,30 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.cbook import boxplot_stats
+from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from thermal_explain.errors import ConfigurationError
+from thermal_explain.output.class_means_figure import class_mean_heatmap_figure
+from thermal_explain.output.plot_layout import (
+    DEFAULT_DPI,
+    LABEL_PAD,
+    LINE,
+    POINT,
+    TICKS,
+    TITLE,
+    axes_at,
+    label_axes,
+    new_figure,
+    short_layer,
+    text_width,
+)
 from thermal_explain.output.render import encode_png, write_file
 
 __all__ = [
@@ -29,16 +53,6 @@ __all__ = [
     "figure_to_array",
     "write_png",
 ]
-
-DEFAULT_DPI = 120
-
-
-def _new_figure(
-    width: float, height: float, dpi: int = DEFAULT_DPI, layout: str | None = None
-) -> Figure:
-    figure = Figure(figsize=(width, height), dpi=dpi, layout=layout)
-    FigureCanvasAgg(figure)
-    return figure
 
 
 def write_png(pixels: np.ndarray, path: str | os.PathLike[str], dpi: int = DEFAULT_DPI) -> Path:
@@ -69,7 +83,7 @@ def figure_to_array(figure: Figure) -> np.ndarray:
     if not isinstance(canvas, FigureCanvasAgg):
         canvas = FigureCanvasAgg(figure)
     canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+    return cv2.cvtColor(np.asarray(canvas.buffer_rgba()), cv2.COLOR_RGBA2RGB)
 
 
 def _as_1d(name: str, values: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -111,19 +125,40 @@ def confidence_histogram_figure(
         )
     if not class_names:
         raise ConfigurationError("Expected argument `class_names` to name at least one class")
-    figure = _new_figure(3.2 * len(class_names), 3.0)
-    axes = figure.subplots(1, len(class_names), squeeze=False)[0]
     edges = np.linspace(0.0, 1.0, bins + 1)
-    for index, (axis, name) in enumerate(zip(axes, class_names, strict=True)):
-        chosen = values[classes == index]
-        axis.hist(chosen, bins=edges, color=f"C{index % 10}", edgecolor="white")
-        mean = f", mean {chosen.mean():.2f}" if chosen.size else ""
-        axis.set_title(f"{name} (n={chosen.size}{mean})", fontsize=9)
+    groups = [values[classes == index] for index in range(len(class_names))]
+    counts = [np.histogram(group, edges)[0] for group in groups]
+    highest = [max(1, int(count.max(initial=0))) for count in counts]
+    figure = new_figure(3.2 * len(class_names), 3.0)
+    numbers = text_width(figure, [str(top) for top in highest], 10)
+    left, gap = TICKS + numbers + LABEL_PAD + LINE + 0.05, TICKS + numbers + 0.3
+    bottom = TICKS + LINE + LABEL_PAD + LINE + 0.05
+    width = (figure.get_figwidth() - left - 0.2 - gap * (len(class_names) - 1)) / len(class_names)
+    for index, name in enumerate(class_names):
+        axis = axes_at(figure, left + index * (width + gap), bottom, width, 3.0 - bottom - TITLE)
+        _bars(axis, edges, counts[index], f"C{index % 10}")
         axis.set_xlim(0.0, 1.0)
-        axis.set_xlabel("confidence")
-    axes[0].set_ylabel("images")
-    figure.tight_layout()
+        axis.set_ylim(0.0, highest[index] * 1.05)
+        axis.yaxis.set_major_locator(MaxNLocator(nbins="auto", integer=True))
+        mean = f", mean {groups[index].mean():.2f}" if groups[index].size else ""
+        label_axes(
+            axis,
+            title=f"{name} (n={groups[index].size}{mean})",
+            xlabel="confidence",
+            ylabel="images" if index == 0 else None,
+            numbers=numbers,
+        )
     return figure
+
+
+def _bars(axis: Axes, edges: np.ndarray, counts: np.ndarray, color: str) -> None:
+    """Histogram bars as one collection (white outlines), not one patch per bin."""
+    boxes = [
+        ((low, 0.0), (low, count), (high, count), (high, 0.0))
+        for low, high, count in zip(edges[:-1], edges[1:], counts, strict=True)
+        if count
+    ]
+    axis.add_collection(PolyCollection(boxes, facecolors=color, edgecolors="white"))
 
 
 # --------------------------------------------------------------------------- activation area
@@ -142,103 +177,73 @@ def activation_area_figure(areas: Mapping[str, Sequence[float] | np.ndarray]) ->
         raise ConfigurationError("Expected argument `areas` to hold at least one layer")
     names = list(areas)
     data = [_as_1d(f"areas[{name!r}]", areas[name]) for name in names]
-    figure = _new_figure(max(4.0, 1.4 * len(names)), 3.2)
-    axis = figure.subplots()
-    axis.boxplot(data, showmeans=True)
-    axis.set_xticks(range(1, len(names) + 1), [_short_layer(name) for name in names])
+    labels = [short_layer(name) for name in names]
+    width, height = max(4.0, 1.4 * len(names)), 3.2
+    figure = new_figure(width, height)
+    # Tick labels turned by 20 degrees: as high as sin(20) of the longest, plus a line.
+    longest = text_width(figure, labels, 8)
+    bottom = TICKS + 0.342 * longest + 0.94 * 8 * POINT + 0.1
+    numbers = text_width(figure, ["0.0"], 10)
+    left = TICKS + numbers + LABEL_PAD + LINE + 0.05
+    axis = axes_at(figure, left, bottom, width - left - 0.2, height - bottom - TITLE)
+    _box_plot(axis, data)
+    axis.set_xticks(range(1, len(names) + 1), labels)
     axis.tick_params(axis="x", labelsize=8, labelrotation=20)
     axis.set_ylim(0.0, 1.0)
-    axis.set_ylabel("activation area")
-    axis.set_title("Share of the image each layer's map activates (>= 0.5)", fontsize=9)
-    figure.tight_layout()
+    label_axes(
+        axis,
+        title="Share of the image each layer's map activates (>= 0.5)",
+        ylabel="activation area",
+        numbers=numbers,
+    )
     return figure
 
 
-def _short_layer(name: str) -> str:
-    """``backbone.layer4.1.conv2`` -> ``layer4.1.conv2`` for axis labels."""
-    return name.removeprefix("backbone.")
+def _box_plot(axis: Axes, data: Sequence[np.ndarray]) -> None:
+    """``Axes.boxplot(data, showmeans=True)`` drawn as four artists, not eight per box.
 
-
-# --------------------------------------------------------------------------- class means
-
-
-def class_mean_heatmap_figure(
-    mean_maps: np.ndarray | Sequence[Sequence[np.ndarray]],
-    class_names: Sequence[str],
-    layer_names: Sequence[str],
-    *,
-    cmap: str = "jet",
-) -> Figure:
-    """Grid of class-mean heatmaps: one row per class, one column per layer.
-
-    Args:
-        mean_maps: ``(K, L, H, W)`` mean map of each class and layer in ``[0, 1]``; a
-            class without images may be all NaN (drawn as an empty cell).
-        class_names: ``K`` row titles.
-        layer_names: ``L`` column titles.
-        cmap: matplotlib colormap name.
-
-    Returns:
-        A figure ``2 * L + 0.8`` by ``2 * K + 0.3`` inches with one shared colorbar.
+    Boxes span the quartiles, whiskers reach the furthest values within 1.5 times the
+    box's height, with the median (orange line), mean (green triangle) and the values
+    beyond the whiskers (open circles) of each sample.
     """
-    maps = np.asarray(mean_maps, dtype=np.float64)
-    if maps.ndim != 4 or maps.shape[:2] != (len(class_names), len(layer_names)):
-        raise ConfigurationError(
-            "Expected argument `mean_maps` to have shape (classes, layers, H, W) = "
-            f"({len(class_names)}, {len(layer_names)}, H, W) but got {maps.shape}"
-        )
-    rows, cols = maps.shape[:2]
-    width, height = 2.0 * cols + 0.8, 2.0 * rows + 0.3
-    figure = _new_figure(width, height)
-    # Fixed margins in inches, not a layout engine: laying out costs more than drawing.
-    left, right, top, bottom = 0.3 / width, 1.0 - 0.75 / width, 1.0 - 0.3 / height, 0.1 / height
-    axes = figure.subplots(
-        rows,
-        cols,
-        squeeze=False,
-        gridspec_kw={
-            "left": left,
-            "right": right,
-            "top": top,
-            "bottom": bottom,
-            "wspace": 0.08,
-            "hspace": 0.08,
-        },
-    )
-    colorbar_axis = figure.add_axes(
-        (right + 0.12 / width, bottom + 0.1 * (top - bottom), 0.12 / width, 0.8 * (top - bottom))
-    )
-    image = None
-    for row in range(rows):
-        for col in range(cols):
-            axis = axes[row][col]
-            image = axis.imshow(maps[row, col], cmap=cmap, vmin=0.0, vmax=1.0)
-            axis.set_xticks([])
-            axis.set_yticks([])
-            if row == 0:
-                axis.set_title(_short_layer(layer_names[col]), fontsize=8)
-            if col == 0:
-                axis.set_ylabel(class_names[row], fontsize=9)
-    figure.colorbar(image, cax=colorbar_axis, label="mean activation")
-    return figure
+    half = float(np.clip(0.15 * (len(data) - 1), 0.15, 0.5)) / 2  # boxplot's default width
+    frames, medians, means, outliers = [], [], [], []
+    for position, stats in enumerate(boxplot_stats([list(values) for values in data]), 1):
+        low, high, box, cap = position - half, position + half, stats["q1"], stats["q3"]
+        frames.append([(low, box), (high, box), (high, cap), (low, cap), (low, box)])
+        for end in (stats["whislo"], stats["whishi"]):
+            frames.append([(position, box if end < box else cap), (position, end)])
+            frames.append([(position - half / 2, end), (position + half / 2, end)])
+        medians.append([(low, stats["med"]), (high, stats["med"])])
+        means.append((position, stats["mean"]))
+        outliers += [(position, value) for value in stats["fliers"]]
+    axis.add_collection(LineCollection(frames, colors="black", linewidths=1.0))
+    axis.add_collection(LineCollection(medians, colors="C1", linewidths=1.0))
+    for points, style in ((means, {"marker": "^", "color": "C2"}), (outliers, BOX_OUTLIER)):
+        if points:
+            x, y = zip(*points, strict=True)
+            axis.plot(x, y, linestyle="none", markersize=6, **style)
+    axis.set_xlim(0.5, len(data) + 0.5)
+
+
+BOX_OUTLIER = {"marker": "o", "markerfacecolor": "none", "markeredgecolor": "black"}
 
 
 # --------------------------------------------------------------------------- faithfulness
 
 
-def _curve_panel(axis: object, curves: Mapping[str, np.ndarray], title: str) -> None:
+def _curve_panel(axis: Axes, curves: Mapping[str, np.ndarray], title: str) -> None:
     for index, (name, values) in enumerate(curves.items()):
         fractions = np.linspace(0.0, 1.0, values.shape[1])
         mean = np.nanmean(values, axis=0)
         spread = np.nanstd(values, axis=0)
         area = float(((mean[1:] + mean[:-1]) / 2 * np.diff(fractions)).sum())
         color = f"C{index % 10}"
-        axis.plot(fractions, mean, color=color, label=f"{_short_layer(name)} (AUC {area:.3f})")
+        axis.plot(fractions, mean, color=color, label=f"{short_layer(name)} (AUC {area:.3f})")
         axis.fill_between(fractions, mean - spread, mean + spread, color=color, alpha=0.15)
     axis.set_xlim(0.0, 1.0)
     axis.set_ylim(0.0, 1.0)
-    axis.set_xlabel("fraction of pixels perturbed")
-    axis.set_title(title, fontsize=9)
+    label_axes(axis, title=title, xlabel="fraction of pixels perturbed")
     axis.legend(fontsize=7, loc="best")
 
 
@@ -270,10 +275,17 @@ def faithfulness_curves_figure(
                     f"{values.shape}"
                 )
         panels[label] = arrays
-    figure = _new_figure(9.0, 3.4)
-    left, right = figure.subplots(1, 2)
-    _curve_panel(left, panels["deletion"], "Deletion (lower area = more faithful)")
-    _curve_panel(right, panels["insertion"], "Insertion (higher area = more faithful)")
-    left.set_ylabel("target-class probability")
-    figure.tight_layout()
+    width, height = 9.0, 3.4
+    figure = new_figure(width, height)
+    numbers = text_width(figure, ["0.0"], 10)
+    left, gap = TICKS + numbers + LABEL_PAD + LINE + 0.05, TICKS + numbers + 0.35
+    bottom = TICKS + LINE + LABEL_PAD + LINE + 0.05
+    panel = (width - left - 0.2 - gap) / 2
+    axes = [
+        axes_at(figure, left + i * (panel + gap), bottom, panel, height - bottom - TITLE)
+        for i in (0, 1)
+    ]
+    _curve_panel(axes[0], panels["deletion"], "Deletion (lower area = more faithful)")
+    _curve_panel(axes[1], panels["insertion"], "Insertion (higher area = more faithful)")
+    label_axes(axes[0], ylabel="target-class probability", numbers=numbers)
     return figure

@@ -19,7 +19,9 @@ import cv2
 import numpy as np
 
 from thermal_explain.data.thermal import read_input
+from thermal_explain.errors import ThermalExplainError
 from thermal_explain.output.figures import FigureRenderer, figure_title
+from thermal_explain.output.html.pictures import strip_tile, write_pictures
 from thermal_explain.output.naming import inside, output_names
 from thermal_explain.output.preview import labelled_pair
 from thermal_explain.output.records import describe_error, error_record, layer_entry, ok_record
@@ -52,7 +54,9 @@ class ImageJob:
 
     ``background`` is the desaturated original ``(height, width)`` uint8 when the batch
     carried it; ``pixels`` the ``(H, W, 3)`` uint8 input when it is not a file; without
-    either the worker reads the file again.
+    either the worker reads the file again. ``original`` is the picture in colour
+    ``(h, w, 3)`` uint8, at most the report's size, when the batch carried it for the
+    report's pictures.
     """
 
     image_path: str
@@ -65,12 +69,17 @@ class ImageJob:
     layers: tuple[LayerJob, ...]
     pixels: np.ndarray | None = None
     background: np.ndarray | None = None
+    original: np.ndarray | None = None
     record_fields: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class RenderSettings:
-    """What to write and how; fixed for the life of a writer."""
+    """What to write and how; fixed for the life of a writer.
+
+    ``report_pictures``: also write each image's contact strip and copy of the original
+    for ``report.html`` (:func:`~thermal_explain.output.html.pictures.write_pictures`).
+    """
 
     output_dir: str
     lut: np.ndarray
@@ -83,6 +92,7 @@ class RenderSettings:
     preview_size: int | None = None
     temperature_scale: str | None = None
     temperature_range: tuple[float, float] | None = None
+    report_pictures: bool = False
 
 
 @dataclass
@@ -123,13 +133,18 @@ def _render(job: ImageJob, settings: RenderSettings, figures: FigureRenderer | N
     original = job.pixels  # previews show the input beside the overlay
     source = None
     temperature_input = job.record_fields.get("input_kind", "image") != "image"
-    needs_file = job.background is None or (temperature_input and settings.save_figures)
+    needs_file = (
+        job.background is None
+        or (temperature_input and settings.save_figures)
+        or (settings.report_pictures and job.original is None and not temperature_input)
+    )
     if original is None and needs_pixels and needs_file:
         source = read_input(job.image_path, settings.temperature_scale)
         original = source.display(settings.temperature_range)
     background = _background(job, original) if needs_pixels else None
     results: dict[str, dict[str, Any]] = {}
     previews: list[tuple[str, np.ndarray]] = []
+    tiles: list[np.ndarray] = []  # the overlays written, for the report's contact strip
     for layer in job.layers:
         names = output_names(job.stem, layer.layer, job.target_label)
         paths: dict[str, str | None] = dict.fromkeys(
@@ -142,6 +157,8 @@ def _render(job: ImageJob, settings: RenderSettings, figures: FigureRenderer | N
             overlay = blend(background, heatmap, settings.original_alpha, settings.heatmap_alpha)
             if settings.save_overlays:
                 paths["overlay_path"] = _write(root, names.overlay, encode_png(overlay))
+                if settings.report_pictures:
+                    tiles.append(strip_tile(overlay))
             if settings.save_figures and figures is not None:
                 title = figure_title(
                     layer.layer,
@@ -176,6 +193,8 @@ def _render(job: ImageJob, settings: RenderSettings, figures: FigureRenderer | N
         results[layer.layer] = layer_entry(
             paths, layer.statistics, layer.side_attribution, layer.metrics
         )
+    if settings.report_pictures:
+        _report_pictures(job, settings, original, background, tiles)
     record = ok_record(
         image_path=job.image_path,
         predicted_class=job.predicted_class,
@@ -194,6 +213,35 @@ def _background(job: ImageJob, original: np.ndarray | None) -> np.ndarray:
         return cv2.cvtColor(job.background, cv2.COLOR_GRAY2RGB)
     assert original is not None
     return desaturate(original)
+
+
+def _report_pictures(
+    job: ImageJob,
+    settings: RenderSettings,
+    original: np.ndarray | None,
+    background: np.ndarray | None,
+    tiles: list[np.ndarray],
+) -> None:
+    """The report's strip and copy of the original, from the pixels at hand.
+
+    The original in colour comes from the batch, else from what this job holds (a
+    temperature input's display is its gray background), else from the file. A picture
+    that cannot be drawn here is left to the report's end-of-run pass.
+    """
+    temperature_input = job.record_fields.get("input_kind", "image") != "image"
+    colour = job.original
+    if colour is None and temperature_input:
+        colour = background
+    if colour is None:
+        colour = original
+    try:
+        if colour is None:
+            colour = read_input(job.image_path, settings.temperature_scale).display(
+                settings.temperature_range
+            )
+        write_pictures(Path(settings.output_dir), job.image_path, colour, tiles)
+    except (OSError, ValueError, cv2.error, ThermalExplainError):
+        return
 
 
 def _write(root: Path, relative: str, data: bytes) -> str:

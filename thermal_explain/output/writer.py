@@ -133,6 +133,8 @@ class ResultWriter:
             input was); ``None`` reads them as pictures.
         temperature_range: the window temperature inputs are drawn through; ``None``
             stretches each from its minimum to its maximum.
+        report_pictures: also write each image's contact strip and copy of the original
+            under ``report_files/`` (for ``report.html``, which then only renders pages).
 
     Raises:
         ConfigurationError: an argument has an invalid value.
@@ -161,6 +163,7 @@ class ResultWriter:
         all_paths: Sequence[str] | None = None,
         temperature_scale: str | None = None,
         temperature_range: tuple[float, float] | None = None,
+        report_pictures: bool = False,
     ) -> None:
         self.class_names = _names("class_names", class_names)
         self.layers = check_names("layers", layers)
@@ -208,6 +211,7 @@ class ResultWriter:
             preview_size=PREVIEW_SIZE if tensorboard is not None else None,
             temperature_scale=None if temperature_scale is None else str(temperature_scale),
             temperature_range=check_temperature_range(temperature_range),
+            report_pictures=bool(report_pictures),
         )
         self._tensorboard = tensorboard
         self._journal = journal.JournalWriter(journal.journal_path(self.output_dir, self.rank))

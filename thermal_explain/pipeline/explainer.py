@@ -251,6 +251,7 @@ class Explainer:
         sides = result.side_attribution
         sides = sides[:, 0].detach().float().cpu().tolist() if sides is not None else None
         backgrounds = batch.backgrounds or [None] * len(batch.paths)
+        originals = batch.originals or [None] * len(batch.paths)
         items = []
         for i, path in enumerate(batch.paths):
             layers = {
@@ -274,6 +275,7 @@ class Explainer:
                     layers=layers,
                     probabilities=[round(p, 4) for p in probabilities[i].tolist()],
                     background=backgrounds[i],
+                    original=originals[i],
                 )
             )
         return items

@@ -31,7 +31,7 @@ from thermal_explain.data.files import label_index
 from thermal_explain.data.preprocessing import Preprocessing
 from thermal_explain.errors import ThermalExplainError
 from thermal_explain.output.folder import clear_outputs, prepare_output_dir
-from thermal_explain.output.html import ASSETS_DIR, REPORT_HTML, ReportSettings
+from thermal_explain.output.html import ASSETS_DIR, ORIGINAL_SIDE, REPORT_HTML, ReportSettings
 from thermal_explain.output.html.analysis_report import refresh_report
 from thermal_explain.output.lock import FolderLock
 from thermal_explain.output.naming import RESULTS_FILE
@@ -143,6 +143,7 @@ class ExplanationRun:
                 tensorboard=self.tensorboard,
                 all_paths=all_paths,
                 workers=writer_workers,
+                report_pictures=report is not None,
                 **asdict(output or OutputOptions()),
             )
         except BaseException:
@@ -258,6 +259,8 @@ def explain_files(
     labels = [label_index(path, image_root, names) if image_root else -1 for path in todo]
     dataset = ThermalImageDataset.for_preprocessing(todo, labels, preprocessing, names)
     dataset.keep_backgrounds = True  # the writer draws overlays over them
+    if run.report is not None:  # and the report's pictures from these
+        dataset.original_side = ORIGINAL_SIDE
     with Progress(total=len(todo), disable=quiet) as progress:
         for batch in batch_loader(dataset, batch_size, num_workers):
             run.write(explainer(batch.to(device)))

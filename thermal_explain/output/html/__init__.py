@@ -9,6 +9,7 @@ from thermal_explain.output.html.settings import (
     ASSETS_DIR,
     COMPARISON_ASSETS_DIR,
     COMPARISON_HTML,
+    ORIGINAL_SIDE,
     REPORT_HTML,
     ReportSettings,
 )
@@ -17,6 +18,7 @@ __all__ = [
     "ASSETS_DIR",
     "COMPARISON_ASSETS_DIR",
     "COMPARISON_HTML",
+    "ORIGINAL_SIDE",
     "REPORT_HTML",
     "ReportSettings",
 ]

@@ -54,7 +54,7 @@ from thermal_explain.output.html.facts import (
     read_manifest,
 )
 from thermal_explain.output.html.links import common_folder, output_file, page_id
-from thermal_explain.output.html.pictures import PictureJob, draw_pictures
+from thermal_explain.output.html.pictures import PictureJob, draw_pictures, picture_paths
 from thermal_explain.output.html.settings import ASSETS_DIR, REPORT_HTML, ReportSettings
 from thermal_explain.output.html.templating import copy_static, render_page, render_text
 from thermal_explain.output.naming import REPORT_FILE, RESULTS_FILE
@@ -182,11 +182,12 @@ def _views(
 def _picture_job(view: ImageView, settings: ReportSettings) -> PictureJob:
     """The contact strip, original copy and mask contour of one successful image."""
     mask = settings.mask_lookup(view.image_path) if settings.mask_lookup is not None else None
+    thumbnail, original = picture_paths(view.image_path)
     return PictureJob(
         image_path=view.image_path,
         tiles=tuple(layer.overlay for layer in view.layers if layer.overlay),
-        thumbnail=f"{ASSETS_DIR}/thumbs/{view.id}.jpg",
-        original=f"{ASSETS_DIR}/originals/{view.id}.jpg",
+        thumbnail=thumbnail,
+        original=original,
         mask=Path(mask) if mask is not None else None,
     )
 

@@ -3,9 +3,13 @@
 A report must open without the input folder, so each image gets, under the report's asset
 folder, a copy of its original (longest side at most ``ORIGINAL_SIDE``) and one small
 contact strip (the original and every overlay, ``THUMB_HEIGHT`` pixels high) that serves as
-its thumbnail in tables and galleries. Files that are newer than their sources are kept, so
-a resumed run only draws its new images. The work runs in a few threads (OpenCV releases
-the GIL while it decodes, resizes and encodes).
+its thumbnail in tables and galleries (:func:`picture_paths` names them).
+
+A run that writes a report has its writer's workers draw both while the run goes, from the
+pixels they hold (:func:`write_pictures`). At the end, :func:`draw_pictures` draws whatever
+is not current (a run without overlays, a report of an older folder): files that are newer
+than their sources are kept, so a resumed run only draws its new images. That work runs in
+a few threads (OpenCV releases the GIL while it decodes, resizes and encodes).
 """
 
 from __future__ import annotations
@@ -19,21 +23,67 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from thermal_explain.data.images import read_mask
+from thermal_explain.data.images import fit_within, read_mask
 from thermal_explain.data.thermal import read_display
 from thermal_explain.errors import ThermalExplainError
-from thermal_explain.output.panels import thumbnail
-from thermal_explain.output.render import write_file
+from thermal_explain.output.html.links import page_id
+from thermal_explain.output.html.settings import ASSETS_DIR, ORIGINAL_SIDE
+from thermal_explain.output.render import scale_to_height, write_file
+
+__all__ = [
+    "GAP",
+    "JPEG_QUALITY",
+    "ORIGINAL_SIDE",
+    "THUMB_HEIGHT",
+    "PictureJob",
+    "Pictures",
+    "draw_pictures",
+    "picture_paths",
+    "strip_tile",
+    "write_pictures",
+]
 
 THUMB_HEIGHT = 128
 """Height in pixels of each tile of a contact strip (smaller originals are not enlarged)."""
 
-ORIGINAL_SIDE = 512
-"""Longest side in pixels of the report's copy of an original."""
-
 JPEG_QUALITY = 85
 GAP = 2
 """Pixels between the tiles of a contact strip."""
+
+
+def picture_paths(image_path: str) -> tuple[str, str]:
+    """``(contact strip, copy of the original)`` of an input image, relative to the root."""
+    image_id = page_id(image_path)
+    return f"{ASSETS_DIR}/thumbs/{image_id}.jpg", f"{ASSETS_DIR}/originals/{image_id}.jpg"
+
+
+def strip_tile(image: np.ndarray) -> np.ndarray:
+    """An overlay as the tile of a contact strip: ``THUMB_HEIGHT`` rows (or its own, when
+    smaller), aspect kept. The strip of its original holds it as it is."""
+    return scale_to_height(image, min(THUMB_HEIGHT, image.shape[0]))
+
+
+def write_pictures(
+    root: Path, image_path: str, original: np.ndarray, tiles: Sequence[np.ndarray]
+) -> None:
+    """Write an image's copy of the original and its contact strip from pixels in memory.
+
+    What :func:`draw_pictures` would draw from the files, without decoding them again.
+
+    Args:
+        root: the output folder.
+        image_path: the input image (names the files).
+        original: ``(H, W, 3)`` uint8 RGB, the original as the report shows it (any size
+            up to the original's; shrunk to ``ORIGINAL_SIDE`` here).
+        tiles: the overlays written for it, in layer order, as :func:`strip_tile` made them.
+
+    Raises:
+        OSError: a file cannot be written.
+    """
+    strip, copy = picture_paths(image_path)
+    original = fit_within(original, ORIGINAL_SIDE)
+    _write_jpeg(root / copy, original)
+    _write_jpeg(root / strip, _contact_strip([original, *tiles]))
 
 
 @dataclass(frozen=True)
@@ -121,13 +171,9 @@ def _original(image_path: str, copy: Path) -> np.ndarray | None:
         if image is not None:
             return image
     try:
-        image = read_display(image_path)
+        image = fit_within(read_display(image_path), ORIGINAL_SIDE)
     except ThermalExplainError:
         return _decode(copy) if copy.is_file() else None
-    scale = ORIGINAL_SIDE / max(image.shape[:2])
-    if scale < 1:
-        size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
-        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
     _write_jpeg(copy, image)
     return image
 
@@ -138,14 +184,20 @@ def _write_strip(target: Path, sources: Sequence[Path], original: np.ndarray | N
     images += [image for source in sources if (image := _decode(source)) is not None]
     if not images:
         return False
+    _write_jpeg(target, _contact_strip(images))
+    return True
+
+
+def _contact_strip(images: Sequence[np.ndarray]) -> np.ndarray:
+    """``images`` side by side, ``GAP`` white pixels apart, all as high as the highest up to
+    ``THUMB_HEIGHT``."""
     height = min(THUMB_HEIGHT, max(image.shape[0] for image in images))
-    tiles = [thumbnail(image, height) for image in images]
+    tiles = [scale_to_height(image, height) for image in images]
     gap = np.full((height, GAP, 3), 255, np.uint8)
     parts = [tiles[0]]
     for tile in tiles[1:]:
         parts += [gap, tile]
-    _write_jpeg(target, np.concatenate(parts, axis=1))
-    return True
+    return np.concatenate(parts, axis=1)
 
 
 def _contour(mask_path: Path, size: tuple[int, int]) -> str | None:

@@ -10,6 +10,8 @@ REPORT_HTML = "report.html"
 """The analysis report's front page, in ``output_dir``."""
 ASSETS_DIR = "report_files"
 """The analysis report's other pages, pictures, stylesheet and script."""
+ORIGINAL_SIDE = 512
+"""Longest side in pixels of the report's copy of an original."""
 COMPARISON_HTML = "comparison_report.html"
 COMPARISON_ASSETS_DIR = "comparison_report_files"
 
