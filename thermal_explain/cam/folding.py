@@ -68,8 +68,9 @@ class FoldedConv(nn.Module):
                 shift = shift + conv.bias * scale
             if norm.bias is not None:
                 shift = shift + norm.bias.to(weight.dtype)
-            self.weight = (weight * scale.view(-1, 1, 1, 1)).contiguous(memory_format=memory_format)
-            self.bias = shift
+            folded = torch.empty_like(weight, memory_format=memory_format)
+            torch.mul(weight, scale.view(-1, 1, 1, 1), out=folded)  # one pass, any layout
+            self.weight, self.bias = folded, shift
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         assert self.weight is not None, "refresh() before the first call"
