@@ -14,13 +14,20 @@ gives it the same checksum computed in C (``google-crc32c``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from thermal_explain.output.png import encode_png
 
 _MASK_DELTA = 0xA282EAD8
+
+
+class ImageLogger(Protocol):
+    """What the writer needs of a TensorBoard ``SummaryWriter``."""
+
+    def add_image(self, tag: str, img_tensor: Any, *args: Any, **kwargs: Any) -> Any:
+        """Log one image under ``tag``."""
 
 
 def log_image(logger: Any, tag: str, image: np.ndarray, step: int | None = None) -> None:

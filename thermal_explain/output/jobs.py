@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from thermal_explain.output.records import to_jsonable
-from thermal_explain.output.worker import ImageJob, LayerJob
+from thermal_explain.output.records import describe_error, error_record, to_jsonable
+from thermal_explain.output.worker import ImageJob, JobResult, LayerJob
 from thermal_explain.types import ExplainedImage
 
 
@@ -86,3 +86,16 @@ def as_original(value: Any) -> np.ndarray | None:
     if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
         raise ValueError(f"expected an (h, w, 3) uint8 original, got {array.dtype} {array.shape}")
     return array
+
+
+def failed_result(job: ImageJob, error: BaseException) -> JobResult:
+    """The error record of a job whose outputs could not be written (its prediction kept)."""
+    record = error_record(
+        job.image_path,
+        f"writing outputs failed: {describe_error(error)}",
+        true_label=job.true_label,
+        predicted_class=job.predicted_class,
+        predicted_label=job.predicted_label,
+        confidence=job.confidence,
+    )
+    return JobResult(record, job.stem)

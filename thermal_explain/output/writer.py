@@ -37,16 +37,16 @@ from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from thermal_explain.checks import check_int, check_names, check_number, expect
 from thermal_explain.data.thermal import check_temperature_range
 from thermal_explain.errors import ThermalExplainError
 from thermal_explain.output import journal
-from thermal_explain.output.board import log_image
+from thermal_explain.output.board import ImageLogger, log_image
 from thermal_explain.output.colormaps import DEFAULT_COLORMAP, get_colormap
 from thermal_explain.output.folder import make_folder, prepare_output_dir
-from thermal_explain.output.jobs import image_job
+from thermal_explain.output.jobs import failed_result, image_job
 from thermal_explain.output.naming import (
     FEATURE_DIR,
     HEATMAP_DIR,
@@ -76,13 +76,6 @@ log = logging.getLogger(__name__)
 
 PREVIEW_SIZE = 160
 """Height of the two tiles (original, overlay) of the previews sent to TensorBoard."""
-
-
-class ImageLogger(Protocol):
-    """What the writer needs of a TensorBoard ``SummaryWriter``."""
-
-    def add_image(self, tag: str, img_tensor: Any, *args: Any, **kwargs: Any) -> Any:
-        """Log one image under ``tag``."""
 
 
 @dataclass
@@ -435,18 +428,18 @@ class ResultWriter:
             message.result = message.future.result()
         except BrokenProcessPool as error:
             if message.attempt > 0:
-                message.result = _failed(job, error)
+                message.result = failed_result(job, error)
                 return True
             try:
                 with self._lock:
                     self._use_threads(error)
                 self._dispatch(job, message.step, attempt=1)
             except Exception as retry_error:
-                message.result = _failed(job, retry_error)
+                message.result = failed_result(job, retry_error)
                 return True
             return False
         except Exception as error:
-            message.result = _failed(job, error)
+            message.result = failed_result(job, error)
         return True
 
     def _commit(self, finished: list[_Message]) -> None:
@@ -490,18 +483,6 @@ class ResultWriter:
                     log.warning("TensorBoard logging stopped: %s", error)
                     self._tensorboard = None
                     return
-
-
-def _failed(job: ImageJob, error: BaseException) -> JobResult:
-    record = error_record(
-        job.image_path,
-        f"writing outputs failed: {describe_error(error)}",
-        true_label=job.true_label,
-        predicted_class=job.predicted_class,
-        predicted_label=job.predicted_label,
-        confidence=job.confidence,
-    )
-    return JobResult(record, job.stem)
 
 
 def _names(name: str, value: Sequence[str]) -> list[str]:
