@@ -18,8 +18,7 @@ import torch
 from PIL import Image
 
 from thermal_explain.errors import ConfigurationError, ThermalExplainError
-from thermal_explain.output import ResultWriter, finalize_results, pool
-from thermal_explain.output import writer as writer_module
+from thermal_explain.output import ResultWriter, finalize_results, pool, render_pool
 from thermal_explain.output.html.pictures import picture_paths
 from thermal_explain.output.journal import journal_path
 from thermal_explain.types import ExplainedImage, FailedItem, LayerExplanation
@@ -422,14 +421,14 @@ def test_submit_blocks_while_the_queue_is_full(
 ) -> None:
     release = threading.Event()
     started = threading.Event()
-    render = writer_module.run_in_thread
+    render = render_pool.run_in_thread
 
     def slow(job: Any, settings: Any) -> Any:
         started.set()
         release.wait(timeout=30)
         return render(job, settings)
 
-    monkeypatch.setattr(writer_module, "run_in_thread", slow)
+    monkeypatch.setattr(render_pool, "run_in_thread", slow)
     paths = [_image(tmp_path / f"{i}.png", seed=i) for i in range(5)]
     writer = _writer(
         tmp_path / "out", workers=1, worker_type="thread", queue_size=2, save_figures=False
@@ -453,14 +452,14 @@ def test_submit_blocks_while_the_queue_is_full(
 def test_a_crashing_render_becomes_an_error_record(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    render = writer_module.run_in_thread
+    render = render_pool.run_in_thread
 
     def flaky(job: Any, settings: Any) -> Any:
         if job.image_path.endswith("b.png"):
             raise MemoryError("out of memory while rendering")
         return render(job, settings)
 
-    monkeypatch.setattr(writer_module, "run_in_thread", flaky)
+    monkeypatch.setattr(render_pool, "run_in_thread", flaky)
     paths = [_image(tmp_path / name) for name in ("a.png", "b.png")]
     writer = _writer(tmp_path / "out", workers=2, worker_type="thread", save_figures=False)
     writer.submit([_explained(p) for p in paths])
@@ -507,7 +506,7 @@ class _DyingPool(ProcessPoolExecutor):
 def test_a_dead_worker_process_falls_back_to_threads(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(writer_module, "ProcessPoolExecutor", _DyingPool)
+    monkeypatch.setattr(render_pool, "ProcessPoolExecutor", _DyingPool)
     paths = [_image(tmp_path / f"{i}.png", seed=i) for i in range(3)]
     writer = _writer(tmp_path / "out", workers=1, worker_type="process", save_figures=False)
     writer.submit([_explained(p) for p in paths])
@@ -550,7 +549,8 @@ def test_auto_starts_processes_only_for_many_workers(tmp_path: Path) -> None:
     few = _writer(tmp_path / "few", workers=2, worker_type="auto", all_paths=paths)
     many = _writer(tmp_path / "many", workers=4, worker_type="auto", all_paths=paths)
     try:
-        assert few._worker_type == "thread" and many._worker_type == "process"
+        assert few._render_pool.worker_type == "thread"
+        assert many._render_pool.worker_type == "process"
     finally:
         few.close(finalize=False)
         many.close(finalize=False)

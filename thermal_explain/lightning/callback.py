@@ -13,9 +13,8 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from typing_extensions import override
 
-from thermal_explain.cam import default_target_layers, get_method
+from thermal_explain.cam import get_method
 from thermal_explain.cam.modes import random_state_kept
-from thermal_explain.cam.precision import lightning_precision
 from thermal_explain.checks import (
     check_choice,
     check_class_names,
@@ -28,7 +27,7 @@ from thermal_explain.data.dataset import ThermalImageDataset
 from thermal_explain.data.preprocessing import Preprocessing
 from thermal_explain.data.thermal import POLARITIES, READOUT_FRACTION, READOUT_THRESHOLD
 from thermal_explain.lightning.inputs import BatchReader, display_pixels
-from thermal_explain.lightning.modules import count_classes, explained_module, resolve_class_names
+from thermal_explain.lightning.modules import explained_module
 from thermal_explain.lightning.probe_logging import (
     PROBES_DIR,
     PanelStyle,
@@ -43,8 +42,9 @@ from thermal_explain.lightning.run_facts import (
     weights_in_use,
 )
 from thermal_explain.lightning.sources import first_loader, item_names, predict_paths
+from thermal_explain.lightning.stage_explainer import stage_explainer
 from thermal_explain.metrics.readout import ReadoutOptions
-from thermal_explain.metrics.suite import MetricOptions, parse_metrics
+from thermal_explain.metrics.suite import parse_metrics
 from thermal_explain.modeling.checkpoints import TrainedWeights
 from thermal_explain.modeling.classifier import ThermalClassifier
 from thermal_explain.output.colormaps import get_colormap
@@ -214,41 +214,10 @@ class GradCAMCallback(BasePredictionWriter):
         predicting: bool,
     ) -> Explainer:
         """The explainer of this stage, built at first use (class names are final then)."""
-        if self._explainer is not None:
-            return self._explainer
-        module = explained_module(pl_module, self.model_attr)
-        owner = ".".join(part for part in (type(pl_module).__name__, self.model_attr) if part)
-        if images is None:  # the cooperating ThermalClassifier, before its first batch
-            count = len(pl_module.class_names)
-        else:
-            with random_state_kept():
-                count = count_classes(module, images, owner)
-        names = resolve_class_names(self.class_names, trainer, pl_module, count)
-        stored = self._weights.class_names if self._weights is not None else None
-        if self.class_names is None and stored is not None and len(stored) == count:
-            names = list(stored)  # ckpt_path's weights, restored only after setup
-        layers = self.layers
-        if layers is None:
-            layers = default_target_layers(module, images)
-        mask_lookup = None
-        if predicting and getattr(trainer.datamodule, "mask_dir", None) is not None:
-            mask_lookup = trainer.datamodule.mask_path
-        encoder = self.model_attr is None and isinstance(pl_module, ThermalClassifier)
-        self._explainer = Explainer(
-            module,
-            names,
-            layers=layers,
-            method=self.method,
-            target=self.target,
-            asymmetry=encoder and pl_module.use_asymmetry,
-            fuse=self.fuse and predicting,
-            metrics=self.metrics if predicting else (),
-            mask_lookup=mask_lookup,
-            metric_options=MetricOptions(steps=self.metric_steps),
-            precision=lightning_precision(trainer.precision),
-            lesion_polarity=self.lesion_polarity,
-            readout=self.readout,
-        )
+        if self._explainer is None:
+            self._explainer = stage_explainer(
+                self, trainer, pl_module, images, predicting, self._weights
+            )
         return self._explainer
 
     @override

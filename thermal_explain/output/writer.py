@@ -30,11 +30,9 @@ import os
 import queue
 import threading
 from collections.abc import Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from functools import partial
-from multiprocessing import get_context
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -61,13 +59,12 @@ from thermal_explain.output.records import (
     describe_error,
     error_record,
 )
+from thermal_explain.output.render_pool import RenderPool
 from thermal_explain.output.results import clear_results, finalize_results
 from thermal_explain.output.worker import (
     ImageJob,
     JobResult,
     RenderSettings,
-    init_process,
-    run_in_process,
     run_in_thread,
 )
 from thermal_explain.types import ExplainedImage, FailedItem
@@ -162,7 +159,7 @@ class ResultWriter:
         self.layers = check_names("layers", layers)
         self.rank = check_int("rank", rank, 0)
         self.workers = default_workers() if workers is None else check_int("workers", workers, 0)
-        self._worker_type = resolve_worker_type(
+        worker_type = resolve_worker_type(
             worker_type,
             self.workers,
             len(all_paths) if all_paths is not None else None,
@@ -217,7 +214,7 @@ class ResultWriter:
         self._idle = threading.Condition()
         self._pending = 0
         self._lock = threading.Lock()
-        self._executor: Executor | None = None
+        self._render_pool = RenderPool(self.workers, worker_type, self._settings)
         self._fatal: BaseException | None = None
         self._session: list[dict[str, Any]] = []
         self._closed = False
@@ -300,10 +297,7 @@ class ResultWriter:
                     self._idle.wait(timeout=1.0)
             self._messages.put(_STOP)
             self._collector.join()
-            with self._lock:
-                executor, self._executor = self._executor, None
-            if executor is not None:
-                executor.shutdown(wait=True)
+            self._render_pool.shutdown()
             self._journal.close()
         if self._fatal is not None:
             raise self._journal_error()
@@ -359,46 +353,10 @@ class ResultWriter:
             result = run_in_thread(job, self._settings)
             self._messages.put(_Message(job, step, attempt, result=result))
             return
-        with self._lock:
-            try:
-                future = self._pool().submit(self._task(), job)
-            except BrokenProcessPool as error:
-                self._use_threads(error)
-                future = self._pool().submit(self._task(), job)
+        future = self._render_pool.submit(job)
         future.add_done_callback(
             lambda done: self._messages.put(_Message(job, step, attempt, future=done))
         )
-
-    def _task(self) -> Any:
-        if self._worker_type == "process":
-            return run_in_process
-        return partial(run_in_thread, settings=self._settings)
-
-    def _pool(self) -> Executor:
-        """The executor (created on first use; call with ``self._lock`` held)."""
-        if self._executor is None:
-            if self._worker_type == "process":
-                self._executor = ProcessPoolExecutor(
-                    max_workers=self.workers,
-                    mp_context=get_context("spawn"),
-                    initializer=init_process,
-                    initargs=(self._settings, os.getpid()),
-                )
-            else:
-                self._executor = ThreadPoolExecutor(
-                    max_workers=self.workers, thread_name_prefix="thermal-explain-render"
-                )
-        return self._executor
-
-    def _use_threads(self, error: BaseException) -> None:
-        """Replace a broken process pool by threads (call with ``self._lock`` held)."""
-        if self._worker_type == "thread":
-            return
-        log.warning("a writer worker process stopped (%s); continuing with threads", error)
-        broken, self._executor = self._executor, None
-        self._worker_type = "thread"
-        if broken is not None:
-            broken.shutdown(wait=False)
 
     def _collect(self) -> None:
         """Collector thread: journal finished records, feed TensorBoard, free slots."""
@@ -431,8 +389,7 @@ class ResultWriter:
                 message.result = failed_result(job, error)
                 return True
             try:
-                with self._lock:
-                    self._use_threads(error)
+                self._render_pool.use_threads(error)
                 self._dispatch(job, message.step, attempt=1)
             except Exception as retry_error:
                 message.result = failed_result(job, retry_error)
