@@ -110,12 +110,9 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def analysed(dataset: Path) -> tuple[Path, list[dict]]:
     out = dataset / "out"
-    analyzer = ThermalInterpretabilityAnalyzer(
-        dataset / "a.pth",
-        output_dir=out,
-        image_size=32,
-        quiet=True,
-        log_to_tensorboard=False,
+    analyzer = small_analyzer(
+        dataset,
+        out,
         mask_dir=dataset / "data" / "masks",
         metrics=("deletion", "insertion", "localization"),
         metric_steps=2,
@@ -130,6 +127,18 @@ def compared(dataset: Path) -> Path:
     comparison = ModelComparison(dataset / "a.pth", dataset / "b.pth", image_size=32)
     paths = sorted((dataset / "data" / "images").glob("*/*.png"))
     return comparison.run(paths, dataset / "compare").output_dir
+
+
+def small_analyzer(dataset, out, **options):
+    """An analyzer of the data set's model at 32 px, quiet and without TensorBoard."""
+    return ThermalInterpretabilityAnalyzer(
+        dataset / "a.pth",
+        output_dir=out,
+        image_size=32,
+        quiet=True,
+        log_to_tensorboard=False,
+        **options,
+    )
 
 
 def test_every_link_and_image_resolves_to_a_file_in_the_folder(analysed):
@@ -199,15 +208,8 @@ def test_image_page_has_maps_curves_figure_and_mask_contour(analysed):
 
 
 def test_a_run_with_deletion_only_draws_its_one_curve(dataset, tmp_path):
-    analyzer = ThermalInterpretabilityAnalyzer(
-        dataset / "a.pth",
-        output_dir=tmp_path / "out",
-        image_size=32,
-        quiet=True,
-        log_to_tensorboard=False,
-        save_figures=False,
-        metrics=("deletion",),
-        metric_steps=2,
+    analyzer = small_analyzer(
+        dataset, tmp_path / "out", save_figures=False, metrics=("deletion",), metric_steps=2
     )
     records = analyzer.batch_analyze(dataset / "data" / "images" / "icas", "face_*.png")
     layers = records[0]["gradcam_results"]
@@ -246,14 +248,7 @@ def test_no_html_skips_the_report(dataset, tmp_path):
 
 def test_a_resumed_run_adds_its_images_and_keeps_the_pictures_it_has(dataset, tmp_path):
     images = dataset / "data" / "images"
-    analyzer = ThermalInterpretabilityAnalyzer(
-        dataset / "a.pth",
-        output_dir=tmp_path / "out",
-        image_size=32,
-        quiet=True,
-        log_to_tensorboard=False,
-        save_figures=False,
-    )
+    analyzer = small_analyzer(dataset, tmp_path / "out", save_figures=False)
     first = analyzer.analyze_single_image(next((images / "icas").glob("face_*.png")))
     thumbs = tmp_path / "out" / "report_files" / "thumbs"
     (thumb,) = thumbs.iterdir()
