@@ -63,10 +63,25 @@ def test_output_names_follow_the_contract() -> None:
     assert names.feature_map == f"feature_maps/{base}.npy"
 
 
-def test_inside_refuses_escapes(tmp_path: Path) -> None:
-    assert inside(tmp_path, "gradcam_heatmaps/a.png") == tmp_path / "gradcam_heatmaps/a.png"
+@pytest.mark.parametrize(
+    "name",
+    ["../outside.png", "a/../../outside.png", "/etc/passwd", "a//b.png", "./a.png", "a\\..\\b", ""],
+)
+def test_inside_refuses_names_that_could_leave_the_folder(tmp_path: Path, name: str) -> None:
     with pytest.raises(ValueError, match="escapes"):
-        inside(tmp_path, "../outside.png")
+        inside(tmp_path, name)
+
+
+def test_inside_writes_through_a_subfolder_linked_elsewhere(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "big_disk"
+    elsewhere.mkdir()
+    root = tmp_path / "out"
+    root.mkdir()
+    (root / "gradcam_heatmaps").symlink_to(elsewhere, target_is_directory=True)
+    target = inside(root, "gradcam_heatmaps/a.png")
+    assert target == root / "gradcam_heatmaps" / "a.png"
+    target.write_bytes(b"png")
+    assert (elsewhere / "a.png").read_bytes() == b"png"
 
 
 def test_colliding_stems_get_deterministic_suffixes() -> None:

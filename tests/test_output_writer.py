@@ -416,14 +416,16 @@ class _CountingItems(list):  # type: ignore[type-arg]
             yield item
 
 
-def test_submit_blocks_while_the_queue_is_full(
+def test_a_full_queue_holds_the_caller_which_renders_a_waiting_image(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     release = threading.Event()
     started = threading.Event()
     render = render_pool.run_in_thread
+    threads: list[str] = []
 
     def slow(job: Any, settings: Any) -> Any:
+        threads.append(threading.current_thread().name)
         started.set()
         release.wait(timeout=30)
         return render(job, settings)
@@ -434,19 +436,49 @@ def test_submit_blocks_while_the_queue_is_full(
         tmp_path / "out", workers=1, worker_type="thread", queue_size=2, save_figures=False
     )
     items = _CountingItems(_explained(p) for p in paths)
-    producer = threading.Thread(target=writer.submit, args=(items,))
+    producer = threading.Thread(target=writer.submit, args=(items,), name="producer")
     producer.start()
     assert started.wait(timeout=30)
     deadline = time.monotonic() + 30
-    while items.taken < 3 and time.monotonic() < deadline:
+    while (items.taken < 3 or len(threads) < 2) and time.monotonic() < deadline:
         time.sleep(0.01)
     time.sleep(0.2)
-    # Two images hold the two slots; the third waits for one, the last two are untouched.
+    # Two images hold the two slots; the third waits for one while the caller renders the
+    # second (the worker is busy with the first); the last two are untouched.
     assert producer.is_alive() and items.taken == 3
+    assert threads == ["thermal-explain-render_0", "producer"]
     release.set()
     producer.join(timeout=30)
     assert not producer.is_alive()
     assert [r["status"] for r in writer.close()] == ["ok"] * 5
+
+
+def test_images_still_queued_at_close_render_on_the_drain_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    render = render_pool.run_in_thread
+    threads: set[str] = set()
+    both_busy = threading.Barrier(2, timeout=10)
+
+    def paired(job: Any, settings: Any) -> Any:
+        threads.add(threading.current_thread().name)
+        if job.image_path.endswith(("1.png", "2.png")):
+            both_busy.wait()  # only returns once two threads render at the same time
+        return render(job, settings)
+
+    monkeypatch.setattr(render_pool, "run_in_thread", paired)
+    paths = [_image(tmp_path / f"{i}.png", seed=i) for i in range(4)]
+    writer = _writer(
+        tmp_path / "out",
+        workers=1,
+        drain_workers=2,
+        worker_type="thread",
+        queue_size=8,
+        save_figures=False,
+    )
+    writer.submit([_explained(p) for p in paths])
+    assert [r["status"] for r in writer.close()] == ["ok"] * 4
+    assert threads == {"thermal-explain-render_0", "thermal-explain-render_1"}
 
 
 def test_a_crashing_render_becomes_an_error_record(

@@ -100,9 +100,12 @@ def output_names(stem: str, layer: str, label: str) -> OutputNames:
 
 
 def inside(root: Path, relative: str) -> Path:
-    """Join ``relative`` to ``root``, refusing any result that escapes ``root``."""
-    candidate = (root / relative).resolve()
-    if not candidate.is_relative_to(root.resolve()):
+    """Join ``relative`` to ``root``, refusing a name that could leave ``root``: absolute,
+    with a drive, or with an empty, ``.`` or ``..`` component. The check reads the text
+    only, so a subfolder the user linked to another disk is written through."""
+    parts = relative.replace("\\", "/").split("/")
+    rooted = relative.startswith(("/", "\\")) or bool(os.path.splitdrive(relative)[0])
+    if rooted or os.path.isabs(relative) or any(part in ("", ".", "..") for part in parts):
         raise ValueError(f"output name {relative!r} escapes the output folder")
     return root / relative
 

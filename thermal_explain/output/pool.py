@@ -43,6 +43,12 @@ def default_workers(device: str = "cpu", processes: int = 1) -> int:
     return max(1, cores - 1 if device != "cpu" else cores // 2)
 
 
+def drain_workers(processes: int = 1) -> int:
+    """Writer threads for the images still queued when the engine is done: every core
+    (shared by ``processes`` engine processes on this machine), at least 1."""
+    return max(1, available_cores() // max(1, processes))
+
+
 def resolve_worker_type(
     worker_type: str, workers: int, images: int | None, save_figures: bool
 ) -> Literal["process", "thread"]:

@@ -1,7 +1,9 @@
 """The writer's render workers: threads or processes, started on first use.
 
 A process pool that breaks (a worker killed, or one that cannot start) is replaced by
-threads, so the images in flight can be tried again there.
+threads, so the images in flight can be tried again there. Threads can be added while
+images wait (:meth:`RenderPool.widen`), for the end of a run when the engine's cores are
+free.
 """
 
 from __future__ import annotations
@@ -9,12 +11,13 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from multiprocessing import get_context
 from typing import Any, Literal
 
+from thermal_explain.output.render_threads import RenderThreads
 from thermal_explain.output.worker import (
     ImageJob,
     JobResult,
@@ -57,6 +60,20 @@ class RenderPool:
         with self._lock:
             self._use_threads(error)
 
+    def widen(self, workers: int) -> None:
+        """Render the images waiting on up to ``workers`` threads (a thread pool only:
+        a process pool keeps its size, as new processes would pay their start-up)."""
+        with self._lock:
+            if isinstance(self._executor, RenderThreads):
+                self._executor.widen(workers)
+
+    def run_queued(self) -> bool:
+        """Render one waiting image in the calling thread (thread pools only); ``False``
+        when none waits."""
+        with self._lock:
+            executor = self._executor
+        return isinstance(executor, RenderThreads) and executor.run_queued()
+
     def shutdown(self) -> None:
         """Wait for the jobs in flight and stop the workers."""
         with self._lock:
@@ -80,9 +97,7 @@ class RenderPool:
                     initargs=(self._settings, os.getpid()),
                 )
             else:
-                self._executor = ThreadPoolExecutor(
-                    max_workers=self.workers, thread_name_prefix="thermal-explain-render"
-                )
+                self._executor = RenderThreads(self.workers, name="thermal-explain-render")
         return self._executor
 
     def _use_threads(self, error: BaseException) -> None:

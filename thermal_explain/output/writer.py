@@ -107,6 +107,9 @@ class ResultWriter:
         workers: worker count; ``None`` = :func:`default_workers` for a CPU engine (the
             run passes the count for its device); ``0`` = render synchronously inside
             ``submit``.
+        drain_workers: threads rendering the images still queued once :meth:`close` is
+            called (the engine is done, its cores are free); ``None`` = ``workers``.
+            A process pool keeps its size.
         worker_type: ``"process"`` (no GIL contention with the compute loop, but each
             worker pays a start-up import), ``"thread"`` (no start-up cost; the PNG encoding
             that dominates releases the GIL) or ``"auto"``: processes for figure runs of at
@@ -145,6 +148,7 @@ class ResultWriter:
         save_figures: bool = True,
         save_feature_maps: bool = True,
         workers: int | None = None,
+        drain_workers: int | None = None,
         worker_type: Literal["auto", "process", "thread"] = "auto",
         queue_size: int = 32,
         overwrite: bool = False,
@@ -159,6 +163,9 @@ class ResultWriter:
         self.layers = check_names("layers", layers)
         self.rank = check_int("rank", rank, 0)
         self.workers = default_workers() if workers is None else check_int("workers", workers, 0)
+        self._drain_workers = (
+            self.workers if drain_workers is None else check_int("drain_workers", drain_workers, 0)
+        )
         worker_type = resolve_worker_type(
             worker_type,
             self.workers,
@@ -253,7 +260,8 @@ class ResultWriter:
         return [path for path in paths if path_key(path) not in done]
 
     def submit(self, items: Sequence[ExplainedImage], step: int | None = None) -> None:
-        """Queue ``items`` for writing; blocks while ``queue_size`` images are in flight.
+        """Queue ``items`` for writing; while ``queue_size`` images are in flight, renders
+        waiting ones in this thread until there is room.
 
         ``step`` is the TensorBoard global step of their overlays.
 
@@ -263,7 +271,7 @@ class ResultWriter:
         self._check_usable()
         for item in items:
             job = image_job(item, self._names.stem_for(str(item.image_path)))
-            self._slots.acquire()
+            self._take_slot()
             self._begin()
             try:
                 self._dispatch(job, step, attempt=0)
@@ -292,6 +300,8 @@ class ResultWriter:
         """
         if not self._closed:
             self._closed = True
+            if self.workers and self._drain_workers > self.workers:
+                self._render_pool.widen(self._drain_workers)
             with self._idle:
                 while self._pending and self._collector.is_alive():
                     self._idle.wait(timeout=1.0)
@@ -337,6 +347,14 @@ class ResultWriter:
             f"{describe_error(self._fatal or RuntimeError())}; "
             "free disk space or choose another --output_dir"
         )
+
+    def _take_slot(self) -> None:
+        """Wait for room in the queue, rendering waiting images here meanwhile: a caller
+        that would only wait leaves its core idle."""
+        while not self._slots.acquire(blocking=False):
+            if not self._render_pool.run_queued():
+                self._slots.acquire()
+                return
 
     def _begin(self) -> None:
         with self._idle:

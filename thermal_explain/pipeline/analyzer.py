@@ -14,7 +14,7 @@ from thermal_explain.metrics.readout import ReadoutOptions
 from thermal_explain.metrics.suite import MetricOptions
 from thermal_explain.modeling.classifier import ThermalClassifier
 from thermal_explain.output.html import ReportSettings
-from thermal_explain.output.pool import default_workers
+from thermal_explain.output.pool import default_workers, drain_workers
 from thermal_explain.pipeline.device import resolve_device
 from thermal_explain.pipeline.explainer import Explainer
 from thermal_explain.pipeline.manifest import analysis_manifest, model_facts
@@ -105,11 +105,11 @@ class ThermalInterpretabilityAnalyzer:
             temperature_scale=self.preprocessing.temperature_scale,
             temperature_range=self.preprocessing.temperature_range,
         )
+        automatic = opts.writer_workers is None
         self.writer_workers = (
-            default_workers(self.device.type)
-            if opts.writer_workers is None
-            else opts.writer_workers
+            default_workers(self.device.type) if automatic else opts.writer_workers
         )
+        self.writer_drain_workers = drain_workers() if automatic else self.writer_workers
         self.report = self._report_settings(str(model_path)) if opts.html_report else None
         self._overwrite = opts.overwrite
         self.model_path = str(model_path)
@@ -180,6 +180,7 @@ class ThermalInterpretabilityAnalyzer:
             manifest=self.manifest(),
             report=self.report,
             writer_workers=self.writer_workers,
+            writer_drain_workers=self.writer_drain_workers,
         )
         self._overwrite = False
         with run:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from contextlib import closing, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
@@ -28,6 +29,7 @@ import torch
 
 from thermal_explain.data.dataset import ThermalImageDataset, batch_loader
 from thermal_explain.data.files import label_index
+from thermal_explain.data.prefetch import prefetched
 from thermal_explain.data.preprocessing import Preprocessing
 from thermal_explain.errors import ThermalExplainError
 from thermal_explain.output.folder import clear_outputs, prepare_output_dir
@@ -96,6 +98,9 @@ class ExplanationRun:
         report: how to draw ``report.html`` (rank zero, at the end); ``None`` for none.
         writer_workers: the writer's threads or processes; ``None`` sizes the pool for a
             CPU engine (:func:`~thermal_explain.output.pool.default_workers`).
+        writer_drain_workers: the writer's threads for the images still queued at the
+            end (:func:`~thermal_explain.output.pool.drain_workers`); ``None``: as many as
+            ``writer_workers``.
 
     Raises:
         ThermalExplainError: ``output_dir`` cannot be used, is in use by another run, or
@@ -119,6 +124,7 @@ class ExplanationRun:
         broadcast: Callable[[Any], Any] | None = None,
         report: ReportSettings | None = None,
         writer_workers: int | None = None,
+        writer_drain_workers: int | None = None,
     ) -> None:
         self.output_dir = prepare_output_dir(output_dir)
         self.report = report
@@ -143,6 +149,7 @@ class ExplanationRun:
                 tensorboard=self.tensorboard,
                 all_paths=all_paths,
                 workers=writer_workers,
+                drain_workers=writer_drain_workers,
                 report_pictures=report is not None,
                 **asdict(output or OutputOptions()),
             )
@@ -261,8 +268,11 @@ def explain_files(
     dataset.keep_backgrounds = True  # the writer draws overlays over them
     if run.report is not None:  # and the report's pictures from these
         dataset.original_side = ORIGINAL_SIDE
-    with Progress(total=len(todo), disable=quiet) as progress:
-        for batch in batch_loader(dataset, batch_size, num_workers):
+    loader = batch_loader(dataset, batch_size, num_workers)
+    # Loader processes read ahead by themselves; loading in this process gets a thread.
+    reading = closing(prefetched(loader)) if num_workers == 0 else nullcontext(loader)
+    with Progress(total=len(todo), disable=quiet) as progress, reading as batches:
+        for batch in batches:
             run.write(explainer(batch.to(device)))
             progress.update(len(batch) + len(batch.failed))
     records = run.finish()

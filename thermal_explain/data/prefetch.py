@@ -1,0 +1,70 @@
+"""Read the next batch in a background thread while the current one is explained.
+
+With ``num_workers=0`` the loader decodes in the calling thread, so decoding and the CAM
+engine take turns. :func:`prefetched` keeps one batch ready ahead instead: OpenCV decodes
+and resizes without the interpreter lock, so the file work runs beside the engine.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Generator, Iterable
+from typing import TypeVar
+
+Item = TypeVar("Item")
+
+_DONE = object()
+
+
+class _Failure:
+    """An exception raised by the reading thread, re-raised in the consumer."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+def prefetched(items: Iterable[Item], depth: int = 1) -> Generator[Item, None, None]:
+    """Yield ``items`` in order, reading up to ``depth`` of them ahead in a thread.
+
+    An exception of the reading thread is raised where its item would have been yielded.
+    Stopping early (``break``, an error in the loop body) stops the thread after the item
+    it is reading.
+    """
+    ready: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            for item in items:
+                if not _put(ready, item, stop):
+                    return
+        except BaseException as error:  # re-raised by the consumer
+            _put(ready, _Failure(error), stop)
+        else:
+            _put(ready, _DONE, stop)
+
+    reader = threading.Thread(target=read, name="thermal-explain-prefetch", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        reader.join()
+
+
+def _put(ready: queue.Queue[object], item: object, stop: threading.Event) -> bool:
+    """Put ``item`` unless the consumer has stopped; returns whether it was put."""
+    while not stop.is_set():
+        try:
+            ready.put(item, timeout=0.05)
+        except queue.Full:
+            continue
+        return True
+    return False
