@@ -37,7 +37,7 @@ Every run writes into a folder of its own and nothing is deleted until the round
 on ext4, creating a file is several times slower for a while after thousands of files were
 deleted (the allocator scans the recently freed inodes; on this project's 2-core machine
 0.36 ms against 0.02 ms per empty file), which would charge the cleanup of one run to the
-file-writing contestant after it. The figure runs keep about 0.5 GB each until the end.
+file-writing contestant after it. A 64-image run with figures keeps about 110 MB until then.
 
 CPU seconds (this process plus reaped children, e.g. writer worker processes) are printed beside
 the wall times, and the last line repeats the ratios in CPU seconds (``cpu_*``): less sensitive

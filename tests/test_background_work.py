@@ -6,8 +6,10 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+import torch
+from torch.utils.data import DataLoader
 
-from thermal_explain.data.prefetch import prefetched
+from thermal_explain.data.prefetch import ReadAheadLoader, prefetched
 from thermal_explain.output.render_threads import RenderThreads
 
 
@@ -49,6 +51,23 @@ def test_prefetched_stops_reading_when_the_loop_stops() -> None:
             break
     assert threading.active_count() == before  # the reader has ended
     assert len(read) <= 5  # the item in hand, one queued, one being put
+
+
+def test_read_ahead_loader_gives_the_plain_loader_batches_read_in_a_thread() -> None:
+    collated_in: set[str] = set()
+
+    def collate(items: list[int]) -> torch.Tensor:
+        collated_in.add(threading.current_thread().name)
+        return torch.tensor(items)
+
+    data = list(range(10))
+    plain = [batch.tolist() for batch in DataLoader(data, batch_size=3, collate_fn=collate)]
+    assert collated_in == {threading.current_thread().name}
+    collated_in.clear()
+    ahead = ReadAheadLoader(data, batch_size=3, collate_fn=collate)
+    assert [batch.tolist() for batch in ahead] == plain
+    assert collated_in == {"thermal-explain-prefetch"}
+    assert len(ahead) == 4
 
 
 def test_render_threads_return_results_and_errors_through_futures() -> None:

@@ -280,7 +280,8 @@ class ThermalDataModule(L.LightningDataModule):
         return self._loader(dataset) if len(dataset) else []
 
     def predict_dataloader(self) -> DataLoader:
-        return self._loader(self._require(self.predict_dataset, "predict"))
+        dataset = self._require(self.predict_dataset, "predict")
+        return batch_loader(dataset, self.batch_size, self.num_workers, read_ahead=True)
 
     def _setup_labelled(self, stage: str) -> None:
         train_root = self.train_dir or self.image_dir

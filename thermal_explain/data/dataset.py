@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 from thermal_explain.checks import check_int, check_number
 from thermal_explain.data.augmentation import AugmentationPolicy, ThermalAugmentation
 from thermal_explain.data.images import fit_within
+from thermal_explain.data.prefetch import ReadAheadLoader
 from thermal_explain.data.preprocessing import (
     DEFAULT_MEAN,
     DEFAULT_STD,
@@ -372,6 +373,7 @@ def batch_loader(
     *,
     shuffle: bool = False,
     drop_last: bool = False,
+    read_ahead: bool = False,
 ) -> DataLoader:
     """The one way the project batches a dataset: ``Batch``es, failures kept aside.
 
@@ -381,8 +383,12 @@ def batch_loader(
         num_workers: decoding worker processes (kept alive across epochs when > 0).
         shuffle: reshuffle every epoch (training).
         drop_last: drop a last, smaller batch (training).
+        read_ahead: without worker processes, read the next batch in a thread while the
+            current one is used (:class:`~thermal_explain.data.prefetch.ReadAheadLoader`;
+            for explanation runs, not for augmented training data).
     """
-    return DataLoader(
+    loader = ReadAheadLoader if read_ahead else DataLoader
+    return loader(
         dataset,
         batch_size=batch_size,
         shuffle=shuffle,

@@ -1,8 +1,11 @@
 """Read the next batch in a background thread while the current one is explained.
 
-With ``num_workers=0`` the loader decodes in the calling thread, so decoding and the CAM
-engine take turns. :func:`prefetched` keeps one batch ready ahead instead: OpenCV decodes
-and resizes without the interpreter lock, so the file work runs beside the engine.
+With ``num_workers=0`` a loader decodes in the calling thread, so decoding and the CAM
+engine take turns. :func:`prefetched` keeps one batch ready ahead instead, and
+:class:`ReadAheadLoader` is a ``DataLoader`` that does so (``analyze`` and ``predict`` use
+it): OpenCV decodes and resizes without the interpreter lock, so the file work runs beside
+the engine. Training loaders do not read ahead: their augmentations draw from the global
+random generators, which a second thread would make depend on timing.
 """
 
 from __future__ import annotations
@@ -10,7 +13,9 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Generator, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from torch.utils.data import DataLoader
 
 Item = TypeVar("Item")
 
@@ -68,3 +73,12 @@ def _put(ready: queue.Queue[object], item: object, stop: threading.Event) -> boo
             continue
         return True
     return False
+
+
+class ReadAheadLoader(DataLoader):
+    """A ``DataLoader`` that, without worker processes, reads one batch ahead in a thread
+    (:func:`prefetched`); with workers it is a plain ``DataLoader``, which reads ahead itself."""
+
+    def __iter__(self) -> Any:
+        batches = super().__iter__()
+        return prefetched(batches) if self.num_workers == 0 else batches

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from contextlib import closing, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
@@ -29,7 +28,6 @@ import torch
 
 from thermal_explain.data.dataset import ThermalImageDataset, batch_loader
 from thermal_explain.data.files import label_index
-from thermal_explain.data.prefetch import prefetched
 from thermal_explain.data.preprocessing import Preprocessing
 from thermal_explain.errors import ThermalExplainError
 from thermal_explain.output.folder import clear_outputs, prepare_output_dir
@@ -268,11 +266,8 @@ def explain_files(
     dataset.keep_backgrounds = True  # the writer draws overlays over them
     if run.report is not None:  # and the report's pictures from these
         dataset.original_side = ORIGINAL_SIDE
-    loader = batch_loader(dataset, batch_size, num_workers)
-    # Loader processes read ahead by themselves; loading in this process gets a thread.
-    reading = closing(prefetched(loader)) if num_workers == 0 else nullcontext(loader)
-    with Progress(total=len(todo), disable=quiet) as progress, reading as batches:
-        for batch in batches:
+    with Progress(total=len(todo), disable=quiet) as progress:
+        for batch in batch_loader(dataset, batch_size, num_workers, read_ahead=True):
             run.write(explainer(batch.to(device)))
             progress.update(len(batch) + len(batch.failed))
     records = run.finish()
