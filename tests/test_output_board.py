@@ -5,11 +5,12 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pytest
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch.utils.tensorboard import SummaryWriter
 
-from thermal_explain.output.board import log_image
+from thermal_explain.output.board import log_image, log_previews
 
 
 def test_a_summary_writer_gets_the_same_pixels(tmp_path) -> None:
@@ -34,6 +35,21 @@ def test_other_loggers_get_add_image() -> None:
 
     log_image(Logger(), "t", np.zeros((4, 5, 3), np.uint8), 7)
     assert calls == [("t", (4, 5, 3), 7, "HWC")]
+
+
+def test_a_failing_logger_is_reported_once_and_left(caplog: pytest.LogCaptureFixture) -> None:
+    tried = []
+
+    class Full:
+        def add_image(self, tag, image, global_step=None, dataformats="CHW"):
+            tried.append(tag)
+            raise OSError("No space left on device")
+
+    pixels = np.zeros((4, 5, 3), np.uint8)
+    previews = [("a", pixels, 1), ("b", pixels, 1)]
+    assert log_previews(Full(), previews) is False
+    assert tried == ["a"]
+    assert "TensorBoard logging stopped: No space left on device" in caplog.text
 
 
 def test_records_are_checksummed_in_c_with_tensorboards_own_values(tmp_path) -> None:

@@ -14,11 +14,15 @@ gives it the same checksum computed in C (``google-crc32c``).
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 import numpy as np
 
 from thermal_explain.output.png import encode_png
+
+log = logging.getLogger(__name__)
 
 _MASK_DELTA = 0xA282EAD8
 
@@ -51,6 +55,21 @@ def log_image(logger: Any, tag: str, image: np.ndarray, step: int | None = None)
         height=height, width=width, colorspace=3, encoded_image_string=encode_png(image)
     )
     add_summary(Summary(value=[Summary.Value(tag=tag, image=picture)]), step)
+
+
+def log_previews(logger: Any, previews: Iterable[tuple[str, np.ndarray, int | None]]) -> bool:
+    """Log ``(tag, image, step)`` previews; on a logger failure warn once and stop.
+
+    Returns:
+        ``False`` when the logger failed (the caller should stop using it), else ``True``.
+    """
+    for tag, image, step in previews:
+        try:
+            log_image(logger, tag, image, step)
+        except Exception as error:  # a logger failure must not lose the run's records
+            log.warning("TensorBoard logging stopped: %s", error)
+            return False
+    return True
 
 
 def use_fast_checksums() -> bool:

@@ -67,9 +67,16 @@ class RenderPool:
             if isinstance(self._executor, RenderThreads):
                 self._executor.widen(workers)
 
-    def run_queued(self) -> bool:
-        """Render one waiting image in the calling thread (thread pools only); ``False``
-        when none waits."""
+    def acquire_rendering(self, slots: threading.Semaphore) -> None:
+        """Acquire ``slots``, rendering waiting images in this thread while it is taken: a
+        caller that would only wait leaves its core idle (thread pools only)."""
+        while not slots.acquire(blocking=False):
+            if not self._run_queued():
+                slots.acquire()
+                return
+
+    def _run_queued(self) -> bool:
+        """Render one waiting image in the calling thread; ``False`` when none waits."""
         with self._lock:
             executor = self._executor
         return isinstance(executor, RenderThreads) and executor.run_queued()

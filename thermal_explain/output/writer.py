@@ -41,7 +41,7 @@ from thermal_explain.checks import check_int, check_names, check_number, expect
 from thermal_explain.data.thermal import check_temperature_range
 from thermal_explain.errors import ThermalExplainError
 from thermal_explain.output import journal
-from thermal_explain.output.board import ImageLogger, log_image
+from thermal_explain.output.board import ImageLogger, log_previews
 from thermal_explain.output.colormaps import DEFAULT_COLORMAP, get_colormap
 from thermal_explain.output.folder import make_folder, prepare_output_dir
 from thermal_explain.output.jobs import failed_result, image_job
@@ -159,7 +159,7 @@ class ResultWriter:
         temperature_range: tuple[float, float] | None = None,
         report_pictures: bool = False,
     ) -> None:
-        self.class_names = _names("class_names", class_names)
+        self.class_names = check_names("class_names", class_names, minimum=0)
         self.layers = check_names("layers", layers)
         self.rank = check_int("rank", rank, 0)
         self.workers = default_workers() if workers is None else check_int("workers", workers, 0)
@@ -271,7 +271,7 @@ class ResultWriter:
         self._check_usable()
         for item in items:
             job = image_job(item, self._names.stem_for(str(item.image_path)))
-            self._take_slot()
+            self._render_pool.acquire_rendering(self._slots)
             self._begin()
             try:
                 self._dispatch(job, step, attempt=0)
@@ -347,14 +347,6 @@ class ResultWriter:
             f"{describe_error(self._fatal or RuntimeError())}; "
             "free disk space or choose another --output_dir"
         )
-
-    def _take_slot(self) -> None:
-        """Wait for room in the queue, rendering waiting images here meanwhile: a caller
-        that would only wait leaves its core idle."""
-        while not self._slots.acquire(blocking=False):
-            if not self._render_pool.run_queued():
-                self._slots.acquire()
-                return
 
     def _begin(self) -> None:
         with self._idle:
@@ -447,21 +439,11 @@ class ResultWriter:
     def _preview(self, finished: list[_Message]) -> None:
         if self._tensorboard is None:
             return
-        for message in finished:
-            if message.result is None:
-                continue
-            for layer, image in message.result.previews:
-                tag = f"overlays/{message.result.stem}/{layer}"
-                try:
-                    log_image(self._tensorboard, tag, image, message.step)
-                except Exception as error:  # a logger failure must not lose records
-                    log.warning("TensorBoard logging stopped: %s", error)
-                    self._tensorboard = None
-                    return
-
-
-def _names(name: str, value: Sequence[str]) -> list[str]:
-    """A list of names that may be empty (a report without class names still works)."""
-    ok = isinstance(value, Sequence) and not isinstance(value, str)
-    expect(ok, name, "a list of names", value)
-    return [str(item) for item in value]
+        previews = (
+            (f"overlays/{message.result.stem}/{layer}", image, message.step)
+            for message in finished
+            if message.result is not None
+            for layer, image in message.result.previews
+        )
+        if not log_previews(self._tensorboard, previews):
+            self._tensorboard = None
