@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from thermal_explain.data.prefetch import ReadAheadLoader, prefetched
+from thermal_explain.data.prefetch import ReadAheadLoader, prefetched, read_ahead_pays
 from thermal_explain.output.render_threads import RenderThreads
 
 
@@ -128,3 +128,15 @@ def test_shutdown_can_cancel_what_waits() -> None:
     threads.shutdown()  # waits for the threads
     assert running.result(timeout=10) is True
     assert waiting.cancelled()
+
+
+def test_reading_ahead_is_kept_for_engines_that_leave_a_core_free(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("thermal_explain.data.prefetch.available_cores", lambda: 4)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
+    assert not read_ahead_pays("cpu")  # the CPU engine's threads fill every core
+    assert read_ahead_pays(torch.device("cuda"))  # the GPU computes; the cores are free
+    assert read_ahead_pays(None)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    assert read_ahead_pays("cpu")

@@ -32,6 +32,7 @@ from thermal_explain.data.groups import (
     grouped_split,
     warn_shared_groups,
 )
+from thermal_explain.data.prefetch import read_ahead_pays
 from thermal_explain.data.preprocessing import (
     DEFAULT_IMAGE_SIZE,
     DEFAULT_MEAN,
@@ -281,7 +282,8 @@ class ThermalDataModule(L.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         dataset = self._require(self.predict_dataset, "predict")
-        return batch_loader(dataset, self.batch_size, self.num_workers, read_ahead=True)
+        ahead = read_ahead_pays(self.trainer.strategy.root_device if self.trainer else None)
+        return batch_loader(dataset, self.batch_size, self.num_workers, read_ahead=ahead)
 
     def _setup_labelled(self, stage: str) -> None:
         train_root = self.train_dir or self.image_dir

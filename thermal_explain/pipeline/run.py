@@ -28,6 +28,7 @@ import torch
 
 from thermal_explain.data.dataset import ThermalImageDataset, batch_loader
 from thermal_explain.data.files import label_index
+from thermal_explain.data.prefetch import read_ahead_pays
 from thermal_explain.data.preprocessing import Preprocessing
 from thermal_explain.errors import ThermalExplainError
 from thermal_explain.output.folder import clear_outputs, prepare_output_dir
@@ -267,7 +268,8 @@ def explain_files(
     if run.report is not None:  # and the report's pictures from these
         dataset.original_side = ORIGINAL_SIDE
     with Progress(total=len(todo), disable=quiet) as progress:
-        for batch in batch_loader(dataset, batch_size, num_workers, read_ahead=True):
+        ahead = read_ahead_pays(device)
+        for batch in batch_loader(dataset, batch_size, num_workers, read_ahead=ahead):
             run.write(explainer(batch.to(device)))
             progress.update(len(batch) + len(batch.failed))
     records = run.finish()
