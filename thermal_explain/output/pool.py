@@ -39,13 +39,14 @@ def default_workers(device: str = "cpu", processes: int = 1) -> int:
     Returns:
         At least 1.
     """
-    cores = max(1, available_cores() // max(1, processes))
+    cores = drain_workers(processes)
     return max(1, cores - 1 if device != "cpu" else cores // 2)
 
 
 def drain_workers(processes: int = 1) -> int:
     """Writer threads for the images still queued when the engine is done: every core
-    (shared by ``processes`` engine processes on this machine), at least 1."""
+    this process's share of the machine holds (``processes`` engine processes share it),
+    at least 1."""
     return max(1, available_cores() // max(1, processes))
 
 
