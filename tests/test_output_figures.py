@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -15,8 +16,10 @@ from thermal_explain.output.colormaps import get_colormap
 from thermal_explain.output.figures import (
     FigureRenderer,
     _box_size,
+    _resize_into,
     box_interpolation,
     figure_title,
+    shared_renderer,
 )
 from thermal_explain.output.render import blend, colorize
 
@@ -149,3 +152,36 @@ def test_box_interpolation_follows_matplotlib(source, box) -> None:
     nearest = cv2.resize(image, box[::-1], interpolation=cv2.INTER_NEAREST_EXACT)
     sharp = box_interpolation(source, box) == cv2.INTER_NEAREST_EXACT
     assert np.array_equal(drawn, nearest) == sharp
+
+
+@pytest.mark.parametrize(
+    ("source", "box"), [((7, 9), (31, 40)), ((224, 224), (960, 960)), ((33, 50), (66, 100))]
+)
+def test_enlarging_row_by_row_is_opencvs_nearest_neighbour(source, box) -> None:
+    image = np.random.default_rng(1).integers(0, 256, (*source, 3), dtype=np.uint8)
+    canvas = np.zeros((box[0] + 4, box[1] + 6, 3), np.uint8)
+    _resize_into(image, canvas[2:-2, 3:-3])
+    expected = cv2.resize(image, box[::-1], interpolation=cv2.INTER_NEAREST_EXACT)
+    np.testing.assert_array_equal(canvas[2:-2, 3:-3], expected)
+    assert not canvas[:2].any() and not canvas[:, :3].any()  # nothing outside the box
+
+
+def test_threads_rendering_with_one_renderer_get_what_one_thread_gets() -> None:
+    sizes = [(40, 56), (56, 40), (48, 48)]
+    jobs = [
+        (_smooth_overlay(*sizes[index % 3]), figure_title("layer", "ICAS", index / 12))
+        for index in range(12)
+    ]
+    alone = FigureRenderer(JET)
+    expected = [alone.render(overlay, title) for overlay, title in jobs]
+    shared = FigureRenderer(JET, cache_size=2)  # sizes are dropped and drawn again meanwhile
+    with ThreadPoolExecutor(4) as pool:
+        rendered = list(pool.map(lambda job: shared.render(*job), jobs))
+    for got, want in zip(rendered, expected, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_one_shared_renderer_per_colormap() -> None:
+    viridis = get_colormap("viridis")
+    assert shared_renderer(JET) is shared_renderer(JET.copy())
+    assert shared_renderer(viridis) is not shared_renderer(JET)

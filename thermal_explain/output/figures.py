@@ -7,16 +7,20 @@ Per image, the overlay is resized into the image box the way matplotlib's ``imsh
 resamples it (see :func:`box_interpolation`) and the title lines are pasted in: matplotlib
 draws each title line once and it is reused while it repeats (the layer line for every image,
 the prediction line for every layer of an image), since drawing text glyph by glyph is the
-slowest part left. The pixels go to the fast PNG encoder tagged 300 DPI. The result matches
+slowest part left; a prediction line that changes only in its digits is composed from drawings
+of the digits (:mod:`thermal_explain.output.title_lines`). The pixels go to the fast PNG
+encoder tagged 300 DPI. The result matches
 the plain matplotlib rendering of the same figure (``imshow`` and a full draw) pixel for
 pixel, up to resampling rounding where the image is smoothed.
 """
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache, partial
 
 import cv2
 import numpy as np
@@ -30,6 +34,7 @@ from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
 from thermal_explain.output.png import encode_png
+from thermal_explain.output.title_lines import TitleLineCache
 
 FIGURE_DPI = 300
 
@@ -51,9 +56,6 @@ warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=
 
 TITLE_LINES = 2
 """Lines of a figure title; further lines are joined to the last one."""
-
-LINE_CACHE_SIZE = 32
-"""Drawn title lines a renderer keeps (least recently used dropped)."""
 
 
 def figure_title(
@@ -85,8 +87,8 @@ class _Layout:
 class _Template:
     """A figure drawn once for one image-box size, and where the per-image parts go.
 
-    ``pixels`` holds the drawn figure as RGB; rendering overwrites its title rows and its
-    image box, so it is reused from image to image.
+    ``pixels`` holds the drawn figure as RGB and is never changed: every thread renders into
+    a copy of its own, overwriting the title rows and the image box from image to image.
     """
 
     layout: _Layout
@@ -99,7 +101,9 @@ class _Template:
 class FigureRenderer:
     """Renders overlay figures at ``dpi`` with a colorbar of the given lookup table.
 
-    Not thread-safe: use one renderer per thread or process.
+    Thread-safe: threads share what matplotlib drew (the figure of each size, the title lines),
+    drawn under a lock, and each renders into pixels of its own, so one renderer per process
+    (:func:`shared_renderer`) draws every figure size and title line once.
 
     Args:
         lut: ``(256, 3)`` uint8 RGB colormap table (the colorbar shows it on 0..1).
@@ -124,8 +128,10 @@ class FigureRenderer:
         self._long_side = max(16, round(image_inches * dpi))
         self._cache_size = max(1, cache_size)
         self._templates: OrderedDict[tuple[int, int], _Template] = OrderedDict()
-        self._lines: OrderedDict[tuple[tuple[int, int], int, str], np.ndarray] = OrderedDict()
+        self._lines = TitleLineCache()
         self._fonts = _title_fonts()
+        self._lock = threading.Lock()
+        self._local = threading.local()
 
     def render(self, overlay: np.ndarray, title: str) -> np.ndarray:
         """The figure's pixels as a new ``(H, W, 3)`` uint8 RGB array for an RGB ``overlay``."""
@@ -138,36 +144,44 @@ class FigureRenderer:
     def _draw(self, overlay: np.ndarray, title: str) -> np.ndarray:
         """The cached figure of this size with this image and title, drawn in place."""
         box_size = _box_size(overlay.shape[:2], self._long_side)
-        template = self._template(box_size)
-        for index, text in enumerate(_title_lines(title)):
-            top, bottom = template.line_rows[index]
-            template.pixels[top:bottom] = self._line(box_size, template, index, text)
+        with self._lock:
+            template = self._template(box_size)
+            lines = [
+                self._lines.get((box_size, index), text, partial(self._draw_line, template, index))
+                for index, text in enumerate(_title_lines(title))
+            ]
+        pixels = self._thread_pixels(template)
+        for (top, bottom), rows in zip(template.line_rows, lines, strict=True):
+            pixels[top:bottom] = rows
         left, top, right, bottom = template.box
-        size = (right - left, bottom - top)
-        method = box_interpolation(overlay.shape[:2], (size[1], size[0]))
-        template.pixels[top:bottom, left:right] = cv2.resize(overlay, size, interpolation=method)
-        return template.pixels
+        _resize_into(overlay, pixels[top:bottom, left:right])
+        return pixels
 
-    def _line(
-        self, box_size: tuple[int, int], template: _Template, index: int, text: str
-    ) -> np.ndarray:
-        """The rows of title line ``index`` showing ``text`` (drawn once, then cached)."""
-        key = (box_size, index, text)
-        rows = self._lines.get(key)
-        if rows is not None:
-            self._lines.move_to_end(key)
-            return rows
+    def _thread_pixels(self, template: _Template) -> np.ndarray:
+        """This thread's copy of ``template``'s pixels (as many kept as templates)."""
+        copies: OrderedDict[int, tuple[_Template, np.ndarray]] | None
+        copies = getattr(self._local, "copies", None)
+        if copies is None:
+            copies = self._local.copies = OrderedDict()
+        kept = copies.get(id(template))
+        if kept is None or kept[0] is not template:
+            kept = copies[id(template)] = (template, template.pixels.copy())
+            while len(copies) > self._cache_size:
+                copies.popitem(last=False)
+        else:
+            copies.move_to_end(id(template))
+        return kept[1]
+
+    @staticmethod
+    def _draw_line(template: _Template, index: int, text: str) -> np.ndarray:
+        """Title line ``index`` showing ``text``, drawn by matplotlib, as new pixel rows."""
         canvas = template.layout.canvas
         canvas.restore_region(template.band_background)
         line = template.layout.lines[index]
         line.set_text(text)
         canvas.figure.draw_artist(line)
         top, bottom = template.line_rows[index]
-        rows = np.asarray(canvas.buffer_rgba())[top:bottom, :, :3].copy()
-        self._lines[key] = rows
-        while len(self._lines) > LINE_CACHE_SIZE:
-            self._lines.popitem(last=False)
-        return rows
+        return np.asarray(canvas.buffer_rgba())[top:bottom, :, :3].copy()
 
     def _template(self, box_size: tuple[int, int]) -> _Template:
         template = self._templates.get(box_size)
@@ -176,8 +190,8 @@ class FigureRenderer:
             self._templates[box_size] = template
             while len(self._templates) > self._cache_size:
                 evicted, _ = self._templates.popitem(last=False)
-                for key in [key for key in self._lines if key[0] == evicted]:
-                    del self._lines[key]
+                for index in range(TITLE_LINES):
+                    self._lines.drop((evicted, index))
         else:
             self._templates.move_to_end(box_size)
         return template
@@ -245,6 +259,29 @@ class FigureRenderer:
         colorbar.outline.set_linewidth(0.5)
 
 
+_SHARED_RENDERERS: OrderedDict[bytes, FigureRenderer] = OrderedDict()
+_SHARED_LOCK = threading.Lock()
+SHARED_COLORMAPS = 2
+"""Colormaps whose shared renderers a process keeps (least recently used dropped)."""
+
+
+def shared_renderer(lut: np.ndarray) -> FigureRenderer:
+    """This process's renderer for the colormap ``lut`` (default settings), made on first use.
+
+    Runs and threads of one process share it, so its figures and title lines are drawn once.
+    """
+    key = np.ascontiguousarray(lut, dtype=np.uint8).tobytes()
+    with _SHARED_LOCK:
+        renderer = _SHARED_RENDERERS.get(key)
+        if renderer is None:
+            renderer = _SHARED_RENDERERS[key] = FigureRenderer(lut)
+            while len(_SHARED_RENDERERS) > SHARED_COLORMAPS:
+                _SHARED_RENDERERS.popitem(last=False)
+        else:
+            _SHARED_RENDERERS.move_to_end(key)
+        return renderer
+
+
 def box_interpolation(source: tuple[int, int], box: tuple[int, int]) -> int:
     """The OpenCV interpolation that resamples like matplotlib's ``imshow`` by default.
 
@@ -264,6 +301,29 @@ def box_interpolation(source: tuple[int, int], box: tuple[int, int]) -> int:
     if all(sharp(length, target) for length, target in zip(source, box, strict=True)):
         return cv2.INTER_NEAREST_EXACT
     return cv2.INTER_AREA if box[1] < source[1] else cv2.INTER_LINEAR
+
+
+def _resize_into(image: np.ndarray, box: np.ndarray) -> None:
+    """Draw ``image`` (H, W, 3) into the ``box`` view (h, w, 3) as :func:`box_interpolation` says.
+
+    Enlarged with nearest neighbours, every image row becomes whole box rows: it is cheaper to
+    widen the rows once and copy each to its box rows than to resample the box.
+    """
+    height, width = box.shape[:2]
+    method = box_interpolation(image.shape[:2], (height, width))
+    if method != cv2.INTER_NEAREST_EXACT:
+        box[:] = cv2.resize(image, (width, height), interpolation=method)
+        return
+    wide = cv2.resize(image, (width, image.shape[0]), interpolation=method)
+    box[:] = wide[_nearest_rows(image.shape[0], height)]
+
+
+@lru_cache(maxsize=16)
+def _nearest_rows(source: int, target: int) -> np.ndarray:
+    """The source row of each of ``target`` rows, as OpenCV's exact nearest neighbour picks it."""
+    rows = np.arange(source, dtype=np.float32).reshape(source, 1)
+    picked = cv2.resize(rows, (1, target), interpolation=cv2.INTER_NEAREST_EXACT)
+    return picked.reshape(target).astype(np.intp)
 
 
 def _title_lines(title: str) -> list[str]:

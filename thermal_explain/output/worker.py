@@ -10,7 +10,6 @@ import ctypes
 import os
 import signal
 import sys
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
@@ -20,7 +19,7 @@ import numpy as np
 
 from thermal_explain.data.thermal import read_input
 from thermal_explain.errors import ThermalExplainError
-from thermal_explain.output.figures import FigureRenderer, figure_title
+from thermal_explain.output.figures import FigureRenderer, figure_title, shared_renderer
 from thermal_explain.output.html.pictures import strip_tile, write_pictures
 from thermal_explain.output.naming import inside, output_names
 from thermal_explain.output.preview import labelled_pair
@@ -255,8 +254,6 @@ def _write(root: Path, relative: str, data: bytes) -> str:
 _process_settings: list[RenderSettings] = []
 _parent: list[int] = []
 _PR_SET_PDEATHSIG = 1
-_process_figures: list[FigureRenderer] = []
-_thread_state = threading.local()
 
 
 def init_process(settings: RenderSettings, parent: int) -> None:
@@ -274,24 +271,15 @@ def init_process(settings: RenderSettings, parent: int) -> None:
 
 
 def run_in_process(job: ImageJob) -> JobResult:
-    """Render ``job`` in a worker process (figures reused within the process)."""
+    """Render ``job`` in a worker process."""
     _exit_if_orphaned()
     settings = _process_settings[0]
-    if settings.save_figures and not _process_figures:
-        _process_figures.append(FigureRenderer(settings.lut))
-    return render_image(job, settings, _process_figures[0] if _process_figures else None)
+    return run_in_thread(job, settings)
 
 
 def run_in_thread(job: ImageJob, settings: RenderSettings) -> JobResult:
-    """Render ``job`` in the calling thread (figures reused within the thread)."""
-    figures = None
-    if settings.save_figures:
-        cache: dict[bytes, FigureRenderer] = _thread_state.__dict__.setdefault("figures", {})
-        key = settings.lut.tobytes()
-        figures = cache.get(key)
-        if figures is None:
-            cache.clear()  # one colormap's figures per thread at a time keeps memory flat
-            figures = cache[key] = FigureRenderer(settings.lut)
+    """Render ``job`` in the calling thread (figures drawn once per process and colormap)."""
+    figures = shared_renderer(settings.lut) if settings.save_figures else None
     return render_image(job, settings, figures)
 
 
