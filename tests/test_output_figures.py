@@ -19,7 +19,7 @@ from thermal_explain.output.figures import (
     _resize_into,
     box_interpolation,
     figure_title,
-    shared_renderer,
+    shared_figure_renderer,
 )
 from thermal_explain.output.render import blend, colorize
 
@@ -83,12 +83,12 @@ def test_title_text() -> None:
 
 def plain_rendering(renderer: FigureRenderer, overlay: np.ndarray, title: str) -> np.ndarray:
     """The renderer's figure drawn the ordinary matplotlib way: ``imshow`` and a full draw."""
-    layout = renderer._layout(_box_size(overlay.shape[:2], renderer._long_side))
-    layout.image_axes.imshow(overlay, aspect="auto")
-    for line, text in zip(layout.lines, title.split("\n"), strict=True):
+    canvas, image_axes, band = renderer._layout(_box_size(overlay.shape[:2], renderer._long_side))
+    image_axes.imshow(overlay, aspect="auto")
+    for line, text in zip(band.lines, title.split("\n"), strict=True):
         line.set_text(text)
-    layout.canvas.draw()
-    return np.asarray(layout.canvas.buffer_rgba())[..., :3].copy()
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
 def _smooth_overlay(height: int, width: int) -> np.ndarray:
@@ -183,5 +183,5 @@ def test_threads_rendering_with_one_renderer_get_what_one_thread_gets() -> None:
 
 def test_one_shared_renderer_per_colormap() -> None:
     viridis = get_colormap("viridis")
-    assert shared_renderer(JET) is shared_renderer(JET.copy())
-    assert shared_renderer(viridis) is not shared_renderer(JET)
+    assert shared_figure_renderer(JET) is shared_figure_renderer(JET.copy())
+    assert shared_figure_renderer(viridis) is not shared_figure_renderer(JET)

@@ -16,7 +16,7 @@ def draw_prediction_line():
     renderer = FigureRenderer(get_colormap("jet"))
     renderer.render(np.zeros((40, 56, 3), np.uint8), "first\nsecond")
     template = next(iter(renderer._templates.values()))
-    return lambda text: FigureRenderer._draw_line(template, 1, text)
+    return lambda text: template.title.draw_line(template.canvas, 1, text)
 
 
 def _prediction(confidence: float, label: str = "ICAS") -> str:

@@ -24,38 +24,28 @@ from functools import lru_cache, partial
 
 import cv2
 import numpy as np
-from matplotlib import font_manager
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
-from matplotlib.text import Text
-from matplotlib.transforms import Bbox
 
+from thermal_explain.output.figure_parts import (
+    TITLE_LINES,
+    ThreadPixels,
+    TitleBand,
+    shared_renderer,
+    split_title,
+    title_fonts,
+)
 from thermal_explain.output.png import encode_png
 from thermal_explain.output.title_lines import TitleLineCache
 
 FIGURE_DPI = 300
 
-_CJK_FONTS = (
-    "Noto Sans CJK SC",
-    "Noto Sans CJK JP",
-    "Source Han Sans SC",
-    "WenQuanYi Zen Hei",
-    "WenQuanYi Micro Hei",
-    "SimHei",
-    "Microsoft YaHei",
-    "PingFang SC",
-    "Arial Unicode MS",
-)
 
 # Labels in scripts the installed fonts lack render as boxes; do not flood the log for it.
 warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
-
-
-TITLE_LINES = 2
-"""Lines of a figure title; further lines are joined to the last one."""
 
 
 def figure_title(
@@ -75,15 +65,6 @@ def figure_title(
 
 
 @dataclass
-class _Layout:
-    """A laid-out figure (nothing drawn yet): canvas, image axes and empty title lines."""
-
-    canvas: FigureCanvasAgg
-    image_axes: Axes
-    lines: list[Text]
-
-
-@dataclass
 class _Template:
     """A figure drawn once for one image-box size, and where the per-image parts go.
 
@@ -91,9 +72,8 @@ class _Template:
     a copy of its own, overwriting the title rows and the image box from image to image.
     """
 
-    layout: _Layout
-    band_background: object
-    line_rows: list[tuple[int, int]]
+    canvas: FigureCanvasAgg
+    title: TitleBand
     box: tuple[int, int, int, int]
     pixels: np.ndarray
 
@@ -129,9 +109,9 @@ class FigureRenderer:
         self._cache_size = max(1, cache_size)
         self._templates: OrderedDict[tuple[int, int], _Template] = OrderedDict()
         self._lines = TitleLineCache()
-        self._fonts = _title_fonts()
+        self._fonts = title_fonts()
         self._lock = threading.Lock()
-        self._local = threading.local()
+        self._pixels = ThreadPixels(self._cache_size)
 
     def render(self, overlay: np.ndarray, title: str) -> np.ndarray:
         """The figure's pixels as a new ``(H, W, 3)`` uint8 RGB array for an RGB ``overlay``."""
@@ -142,46 +122,21 @@ class FigureRenderer:
         return encode_png(self._draw(overlay, title), dpi=self.dpi)
 
     def _draw(self, overlay: np.ndarray, title: str) -> np.ndarray:
-        """The cached figure of this size with this image and title, drawn in place."""
+        """This thread's pixels of the figure of this size, with this image and title."""
         box_size = _box_size(overlay.shape[:2], self._long_side)
         with self._lock:
             template = self._template(box_size)
+            draw = partial(template.title.draw_line, template.canvas)
             lines = [
-                self._lines.get((box_size, index), text, partial(self._draw_line, template, index))
-                for index, text in enumerate(_title_lines(title))
+                self._lines.get((box_size, index), text, partial(draw, index))
+                for index, text in enumerate(split_title(title))
             ]
-        pixels = self._thread_pixels(template)
-        for (top, bottom), rows in zip(template.line_rows, lines, strict=True):
+        pixels = self._pixels.copy_of(template, template.pixels)
+        for (top, bottom), rows in zip(template.title.rows, lines, strict=True):
             pixels[top:bottom] = rows
         left, top, right, bottom = template.box
         _resize_into(overlay, pixels[top:bottom, left:right])
         return pixels
-
-    def _thread_pixels(self, template: _Template) -> np.ndarray:
-        """This thread's copy of ``template``'s pixels (as many kept as templates)."""
-        copies: OrderedDict[int, tuple[_Template, np.ndarray]] | None
-        copies = getattr(self._local, "copies", None)
-        if copies is None:
-            copies = self._local.copies = OrderedDict()
-        kept = copies.get(id(template))
-        if kept is None or kept[0] is not template:
-            kept = copies[id(template)] = (template, template.pixels.copy())
-            while len(copies) > self._cache_size:
-                copies.popitem(last=False)
-        else:
-            copies.move_to_end(id(template))
-        return kept[1]
-
-    @staticmethod
-    def _draw_line(template: _Template, index: int, text: str) -> np.ndarray:
-        """Title line ``index`` showing ``text``, drawn by matplotlib, as new pixel rows."""
-        canvas = template.layout.canvas
-        canvas.restore_region(template.band_background)
-        line = template.layout.lines[index]
-        line.set_text(text)
-        canvas.figure.draw_artist(line)
-        top, bottom = template.line_rows[index]
-        return np.asarray(canvas.buffer_rgba())[top:bottom, :, :3].copy()
 
     def _template(self, box_size: tuple[int, int]) -> _Template:
         template = self._templates.get(box_size)
@@ -198,26 +153,18 @@ class FigureRenderer:
 
     def _build(self, box_size: tuple[int, int]) -> _Template:
         """Draw the figure without image and title once; keep its pixels and title band."""
-        layout = self._layout(box_size)
-        canvas = layout.canvas
+        canvas, image_axes, title = self._layout(box_size)
         canvas.draw()
-        width, height = canvas.get_width_height()
-        extent = layout.image_axes.get_window_extent()
+        height = canvas.get_width_height()[1]
+        extent = image_axes.get_window_extent()
         left, right = round(extent.x0), round(extent.x1)
         top, bottom = height - round(extent.y1), height - round(extent.y0)
-        starts = [height - round(line.get_position()[1] * height) for line in layout.lines]
-        line_rows = list(zip([0, *starts[1:]], [*starts[1:], top], strict=True))
-        band = Bbox.from_extents(0, height - top, width, height)
-        return _Template(
-            layout=layout,
-            band_background=canvas.copy_from_bbox(band),
-            line_rows=line_rows,
-            box=(left, top, right, bottom),
-            pixels=np.asarray(canvas.buffer_rgba())[..., :3].copy(),
-        )
+        title.keep_background(canvas, top)
+        pixels = np.asarray(canvas.buffer_rgba())[..., :3].copy()
+        return _Template(canvas, title, (left, top, right, bottom), pixels)
 
-    def _layout(self, box_size: tuple[int, int]) -> _Layout:
-        """Title band, image box and colorbar in whole pixels."""
+    def _layout(self, box_size: tuple[int, int]) -> tuple[FigureCanvasAgg, Axes, TitleBand]:
+        """Title band, image box and colorbar in whole pixels (nothing drawn yet)."""
         box_width, box_height = box_size
         dpi = self.dpi
         margin, title_band = round(0.12 * dpi), round(0.5 * dpi)
@@ -234,21 +181,8 @@ class FigureRenderer:
         image_axes.set_axis_off()
         bar_axes = figure.add_axes(area(margin + box_width + gap, margin, bar_width, box_height))
         self._colorbar(figure, bar_axes)
-        fontsize = 8
-        first, spacing = round(0.08 * dpi), round(1.2 * fontsize / 72 * dpi)
-        lines = [
-            figure.text(
-                (margin + box_width / 2) / width,
-                1.0 - (first + index * spacing) / height,
-                "",
-                ha="center",
-                va="top",
-                fontsize=fontsize,
-                family=self._fonts,
-            )
-            for index in range(TITLE_LINES)
-        ]
-        return _Layout(canvas, image_axes, lines)
+        title = TitleBand(figure, (margin + box_width / 2) / width, self._fonts)
+        return canvas, image_axes, title
 
     def _colorbar(self, figure: Figure, axes: Axes) -> None:
         """The colormap on 0..1 with its label, drawn in ``axes``."""
@@ -257,29 +191,6 @@ class FigureRenderer:
         colorbar.set_label(self.colorbar_label, fontsize=7)
         colorbar.ax.tick_params(labelsize=6, length=2, width=0.5)
         colorbar.outline.set_linewidth(0.5)
-
-
-_SHARED_RENDERERS: OrderedDict[bytes, FigureRenderer] = OrderedDict()
-_SHARED_LOCK = threading.Lock()
-SHARED_COLORMAPS = 2
-"""Colormaps whose shared renderers a process keeps (least recently used dropped)."""
-
-
-def shared_renderer(lut: np.ndarray) -> FigureRenderer:
-    """This process's renderer for the colormap ``lut`` (default settings), made on first use.
-
-    Runs and threads of one process share it, so its figures and title lines are drawn once.
-    """
-    key = np.ascontiguousarray(lut, dtype=np.uint8).tobytes()
-    with _SHARED_LOCK:
-        renderer = _SHARED_RENDERERS.get(key)
-        if renderer is None:
-            renderer = _SHARED_RENDERERS[key] = FigureRenderer(lut)
-            while len(_SHARED_RENDERERS) > SHARED_COLORMAPS:
-                _SHARED_RENDERERS.popitem(last=False)
-        else:
-            _SHARED_RENDERERS.move_to_end(key)
-        return renderer
 
 
 def box_interpolation(source: tuple[int, int], box: tuple[int, int]) -> int:
@@ -326,14 +237,6 @@ def _nearest_rows(source: int, target: int) -> np.ndarray:
     return picked.reshape(target).astype(np.intp)
 
 
-def _title_lines(title: str) -> list[str]:
-    """``title`` as exactly :data:`TITLE_LINES` lines (extra lines joined to the last)."""
-    lines = title.split("\n")
-    if len(lines) > TITLE_LINES:
-        lines[TITLE_LINES - 1 :] = [" | ".join(lines[TITLE_LINES - 1 :])]
-    return lines + [""] * (TITLE_LINES - len(lines))
-
-
 def _box_size(shape: tuple[int, int], long_side: int) -> tuple[int, int]:
     """``(width, height)`` of the image box: the image's aspect, longer side ``long_side``."""
     height, width = shape
@@ -342,7 +245,6 @@ def _box_size(shape: tuple[int, int], long_side: int) -> tuple[int, int]:
     return max(8, round(long_side * width / height)), long_side
 
 
-def _title_fonts() -> list[str]:
-    """DejaVu Sans plus any installed font that covers Chinese, as fallbacks."""
-    installed = {entry.name for entry in font_manager.fontManager.ttflist}
-    return ["DejaVu Sans", *[name for name in _CJK_FONTS if name in installed]]
+def shared_figure_renderer(lut: np.ndarray) -> FigureRenderer:
+    """This process's overlay-figure renderer for the colormap ``lut`` (default settings)."""
+    return shared_renderer(FigureRenderer, lut)

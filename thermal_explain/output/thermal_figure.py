@@ -2,10 +2,11 @@
 
 Left, the temperatures in a thermal palette (``inferno``) with a colorbar in degrees
 Celsius; right, the Grad-CAM overlay with its own colorbar; the title above both. As in
-:mod:`thermal_explain.output.figures`, the static parts (boxes, colorbars, ticks, labels)
-are drawn once per image size and temperature range and their pixels kept; per image
-only the title is drawn again and the two images are copied into their boxes. With a
-fixed ``--temperature_range`` every image shares one drawn figure.
+:mod:`thermal_explain.output.figures`, matplotlib draws the figure once per image size, and
+the rest from it: the degrees colorbar once per temperature range (each image has its own
+unless ``--temperature_range`` fixes one; only that colorbar's strip is drawn again), each
+title line once (lines that differ in digits only are composed). Per image the two images
+are copied into their boxes.
 """
 
 from __future__ import annotations
@@ -13,42 +14,66 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import partial
 
 import cv2
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable
+from matplotlib.colorbar import Colorbar
 from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
-from matplotlib.text import Text
+from matplotlib.transforms import Bbox
 
 from thermal_explain.data.thermal import window_temperatures
 from thermal_explain.output.colormaps import get_colormap
-from thermal_explain.output.figures import FIGURE_DPI, _title_fonts
+from thermal_explain.output.figure_parts import (
+    ThreadPixels,
+    TitleBand,
+    shared_renderer,
+    split_title,
+    title_fonts,
+)
+from thermal_explain.output.figures import FIGURE_DPI
 from thermal_explain.output.render import colorize, encode_png
+from thermal_explain.output.title_lines import TitleLineCache
 
 THERMAL_PALETTE = "inferno"
 """Palette of the temperatures in the figure (dark = cold, bright = warm)."""
 
+RANGE_CACHE_SIZE = 32
+"""Degrees colorbars (one per image size and temperature range) a renderer keeps drawn."""
+
 Box = tuple[int, int, int, int]
+"""``(left, top, right, bottom)`` in pixels."""
 
 
 @dataclass
 class _Template:
+    """The figure of one image size drawn once, and where the per-image parts go.
+
+    ``strip`` is the box that holds the degrees colorbar with its ticks and label, redrawn
+    per temperature range over ``strip_background``; ``pixels`` is never changed.
+    """
+
     canvas: FigureCanvasAgg
-    title: Text
-    background: object
+    title: TitleBand
+    degrees: Colorbar
+    strip: Box
+    strip_background: object
     boxes: tuple[Box, Box]
+    pixels: np.ndarray
 
 
 class ThermalFigureRenderer:
-    """Renders two-panel temperature figures at ``dpi``; not thread-safe.
+    """Renders two-panel temperature figures at ``dpi``; thread-safe like ``FigureRenderer``.
 
     Args:
         lut: ``(256, 3)`` uint8 RGB colormap of the heatmaps (their colorbar shows 0..1).
         dpi: figure resolution.
         image_inches: length of each image box's longer side.
-        cache_size: how many (size, range) figures are kept drawn.
+        cache_size: how many image sizes are kept drawn.
     """
 
     def __init__(
@@ -65,8 +90,13 @@ class ThermalFigureRenderer:
         self._palette = ListedColormap(self._palette_lut.astype(np.float64) / 255.0)
         self._long_side = max(16, round(image_inches * dpi))
         self._cache_size = max(1, cache_size)
-        self._templates: OrderedDict[tuple[object, ...], _Template] = OrderedDict()
-        self._fonts = _title_fonts()
+        self._templates: OrderedDict[tuple[int, int], _Template] = OrderedDict()
+        self._strips: OrderedDict[tuple[tuple[int, int], float, float], np.ndarray]
+        self._strips = OrderedDict()
+        self._lines = TitleLineCache()
+        self._fonts = title_fonts()
+        self._lock = threading.Lock()
+        self._pixels = ThreadPixels(self._cache_size)
 
     def render(
         self,
@@ -75,7 +105,7 @@ class ThermalFigureRenderer:
         overlay: np.ndarray,
         title: str,
     ) -> np.ndarray:
-        """The figure's ``(H, W, 3)`` uint8 RGB pixels.
+        """The figure's ``(H, W, 3)`` uint8 RGB pixels (this thread's, reused on its next call).
 
         Args:
             celsius: ``(h, w)`` degrees Celsius (NaN drawn as the cold end).
@@ -85,12 +115,19 @@ class ThermalFigureRenderer:
         """
         low, high = float(window[0]), float(window[1])
         box = _box_size(overlay.shape[:2], self._long_side)
-        key = (box, round(low, 2), round(high, 2))
-        template = self._template(key, box, (low, high))
-        template.canvas.restore_region(template.background)
-        template.title.set_text(title)
-        template.canvas.figure.draw_artist(template.title)
-        pixels = cv2.cvtColor(np.asarray(template.canvas.buffer_rgba()), cv2.COLOR_RGBA2RGB)
+        with self._lock:
+            template = self._template(box)
+            strip = self._strip(box, template, (round(low, 2), round(high, 2)))
+            draw = partial(template.title.draw_line, template.canvas)
+            lines = [
+                self._lines.get((box, index), text, partial(draw, index))
+                for index, text in enumerate(split_title(title))
+            ]
+        pixels = self._pixels.copy_of(template, template.pixels)
+        for (top, bottom), rows in zip(template.title.rows, lines, strict=True):
+            pixels[top:bottom] = rows
+        left, top, right, bottom = template.strip
+        pixels[top:bottom, left:right] = strip
         thermal = colorize(window_temperatures(celsius, (low, high)), self._palette_lut)
         for (left, top, right, bottom), image in zip(
             template.boxes, (thermal, overlay), strict=True
@@ -106,20 +143,65 @@ class ThermalFigureRenderer:
         """The figure as PNG bytes tagged with the renderer's DPI."""
         return encode_png(self.render(celsius, window, overlay, title), dpi=self.dpi)
 
-    def _template(
-        self, key: tuple[object, ...], box: tuple[int, int], window: tuple[float, float]
-    ) -> _Template:
-        template = self._templates.get(key)
+    def _template(self, box: tuple[int, int]) -> _Template:
+        template = self._templates.get(box)
         if template is None:
-            template = self._templates[key] = self._build(box, window)
+            template = self._templates[box] = self._build(box)
             while len(self._templates) > self._cache_size:
-                self._templates.popitem(last=False)
+                evicted, _ = self._templates.popitem(last=False)
+                for index in range(len(template.title.lines)):
+                    self._lines.drop((evicted, index))
+                for key in [key for key in self._strips if key[0] == evicted]:
+                    del self._strips[key]
         else:
-            self._templates.move_to_end(key)
+            self._templates.move_to_end(box)
         return template
 
-    def _build(self, box: tuple[int, int], window: tuple[float, float]) -> _Template:
-        """Title band over [temperatures | degrees bar | overlay | activation bar], drawn once."""
+    def _strip(
+        self, box: tuple[int, int], template: _Template, window: tuple[float, float]
+    ) -> np.ndarray:
+        """The degrees colorbar's strip for ``window``, drawn by matplotlib once per range."""
+        key = (box, *window)
+        strip = self._strips.get(key)
+        if strip is not None:
+            self._strips.move_to_end(key)
+            return strip
+        canvas = template.canvas
+        canvas.restore_region(template.strip_background)
+        template.degrees.mappable.set_clim(*window)
+        canvas.figure.draw_artist(template.degrees.ax)
+        left, top, right, bottom = template.strip
+        strip = self._strips[key] = np.asarray(canvas.buffer_rgba())[
+            top:bottom, left:right, :3
+        ].copy()
+        while len(self._strips) > RANGE_CACHE_SIZE:
+            self._strips.popitem(last=False)
+        return strip
+
+    def _build(self, box: tuple[int, int]) -> _Template:
+        """Draw the figure of this image size once, its degrees colorbar left out."""
+        canvas, image_axes, degrees, title = self._layout(box)
+        height = canvas.get_width_height()[1]
+        boxes = [_pixel_box(axes, height) for axes in image_axes]
+        pad = round(0.1 * self.dpi)  # the end tick labels stand out of the colorbar
+        strip = (boxes[0][2], boxes[0][1] - pad, boxes[1][0], height)
+        degrees.ax.set_visible(False)
+        canvas.draw()
+        degrees.ax.set_visible(True)
+        left, top, right, bottom = strip
+        strip_background = canvas.copy_from_bbox(
+            Bbox.from_extents(left, height - bottom, right, height - top)
+        )
+        title.keep_background(canvas, strip[1])
+        pixels = np.asarray(canvas.buffer_rgba())[..., :3].copy()
+        return _Template(
+            canvas, title, degrees, strip, strip_background, (boxes[0], boxes[1]), pixels
+        )
+
+    def _layout(
+        self, box: tuple[int, int], window: tuple[float, float] = (0.0, 1.0)
+    ) -> tuple[FigureCanvasAgg, list[Axes], Colorbar, TitleBand]:
+        """Title band over [temperatures | degrees bar | overlay | activation bar]."""
         box_width, box_height = box
         dpi = self.dpi
         margin, title_band = round(0.12 * dpi), round(0.55 * dpi)
@@ -137,7 +219,7 @@ class ThermalFigureRenderer:
             (margin, self._palette, Normalize(*window), "Temperature (°C)"),
             (margin + panel, self._heat, Normalize(0.0, 1.0), "Grad-CAM activation"),
         )
-        image_axes = []
+        image_axes, colorbars = [], []
         for left, colormap, norm, label in panels:
             axes = figure.add_axes(area(left, box_width))
             axes.set_axis_off()
@@ -147,25 +229,20 @@ class ThermalFigureRenderer:
             colorbar.set_label(label, fontsize=7)
             colorbar.ax.tick_params(labelsize=6, length=2, width=0.5)
             colorbar.outline.set_linewidth(0.5)
-        title = figure.text(
-            0.5, 1.0 - (0.08 * dpi) / height, "", ha="center", va="top", fontsize=8,
-            family=self._fonts,
-        )  # fmt: skip
-        canvas.draw()
-        background = canvas.copy_from_bbox(figure.bbox)
-        canvas_height = canvas.get_width_height()[1]
-        boxes = []
-        for axes in image_axes:
-            extent = axes.get_window_extent()
-            boxes.append(
-                (
-                    round(extent.x0),
-                    canvas_height - round(extent.y1),
-                    round(extent.x1),
-                    canvas_height - round(extent.y0),
-                )
-            )
-        return _Template(canvas, title, background, (boxes[0], boxes[1]))
+            colorbars.append(colorbar)
+        title = TitleBand(figure, 0.5, self._fonts)
+        return canvas, image_axes, colorbars[0], title
+
+
+def _pixel_box(axes: Axes, height: int) -> Box:
+    """``axes``' box in whole pixels, rows counted from the top."""
+    extent = axes.get_window_extent()
+    return (
+        round(extent.x0),
+        height - round(extent.y1),
+        round(extent.x1),
+        height - round(extent.y0),
+    )
 
 
 def _box_size(shape: tuple[int, ...], long_side: int) -> tuple[int, int]:
@@ -176,9 +253,6 @@ def _box_size(shape: tuple[int, ...], long_side: int) -> tuple[int, int]:
     return max(8, round(long_side * width / height)), long_side
 
 
-_local = threading.local()
-
-
 def thermal_figure_png(
     celsius: np.ndarray,
     window: tuple[float, float],
@@ -186,11 +260,6 @@ def thermal_figure_png(
     title: str,
     lut: np.ndarray,
 ) -> bytes:
-    """A temperature figure as PNG, from a renderer kept per thread (and heatmap colormap)."""
-    key = np.ascontiguousarray(lut).tobytes()
-    renderers: dict[bytes, ThermalFigureRenderer] = _local.__dict__.setdefault("renderers", {})
-    renderer = renderers.get(key)
-    if renderer is None:
-        renderers.clear()  # one colormap's figures per thread at a time keeps memory flat
-        renderer = renderers[key] = ThermalFigureRenderer(lut)
+    """A temperature figure as PNG, from this process's renderer for the heatmap colormap."""
+    renderer = shared_renderer(ThermalFigureRenderer, lut)
     return renderer.render_png(celsius, window, overlay, title)

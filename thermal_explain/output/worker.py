@@ -19,7 +19,7 @@ import numpy as np
 
 from thermal_explain.data.thermal import read_input
 from thermal_explain.errors import ThermalExplainError
-from thermal_explain.output.figures import FigureRenderer, figure_title, shared_renderer
+from thermal_explain.output.figures import FigureRenderer, figure_title, shared_figure_renderer
 from thermal_explain.output.html.pictures import strip_tile, write_pictures
 from thermal_explain.output.naming import inside, output_names
 from thermal_explain.output.preview import labelled_pair
@@ -279,7 +279,7 @@ def run_in_process(job: ImageJob) -> JobResult:
 
 def run_in_thread(job: ImageJob, settings: RenderSettings) -> JobResult:
     """Render ``job`` in the calling thread (figures drawn once per process and colormap)."""
-    figures = shared_renderer(settings.lut) if settings.save_figures else None
+    figures = shared_figure_renderer(settings.lut) if settings.save_figures else None
     return render_image(job, settings, figures)
 
 
