@@ -217,3 +217,27 @@ def test_the_report_gives_the_readout_per_class_and_counts_the_flagged():
     section = report.split("Left-right thermal readout")[1].splitlines()
     line = next(text for text in section if text.strip().startswith("icas"))
     assert line.split()[-1] == "2" and "-0.567" in line
+
+
+def _ranked_region(maps: torch.Tensor, fraction: float, allowed: torch.Tensor) -> torch.Tensor:
+    """The attended region by a full stable sort (the definition)."""
+    flat, allowed = maps.flatten(1), allowed.flatten(1)
+    available = allowed.sum(1)
+    wanted = (fraction * available.float()).round().long().clamp_min(1).minimum(available)
+    ranked = torch.where(allowed, flat, -torch.inf).argsort(dim=1, descending=True, stable=True)
+    keep = torch.arange(flat.shape[1]) < wanted.unsqueeze(1)
+    return torch.zeros_like(allowed).scatter_(1, ranked, keep).view_as(maps)
+
+
+@pytest.mark.parametrize("fraction", [0.01, 0.1, 0.5, 1.0])
+def test_attended_region_equals_a_full_stable_sort_with_ties_and_masks(fraction):
+    generator = torch.Generator().manual_seed(3)
+    maps = torch.randint(0, 6, (7, 9, 5), generator=generator).float()  # many ties
+    allowed = torch.rand(7, 9, 5, generator=generator) > 0.3
+    allowed[0] = True
+    allowed[1] = False  # nothing allowed: no region
+    allowed[2] = False
+    allowed[2, 4, 4] = True  # one position allowed
+    region = attended_region(maps, fraction, allowed)
+    assert torch.equal(region, _ranked_region(maps, fraction, allowed))
+    assert not region[1].any() and region[2].sum() == 1

@@ -80,9 +80,17 @@ def attended_region(
     allowed = torch.ones_like(flat, dtype=torch.bool) if allowed is None else allowed.flatten(1)
     available = allowed.sum(1)
     wanted = (fraction * available.float()).round().long().clamp_min(1).minimum(available)
-    ranked = torch.where(allowed, flat, -torch.inf).argsort(dim=1, descending=True, stable=True)
-    keep = torch.arange(flat.shape[1], device=flat.device) < wanted.unsqueeze(1)
-    region = torch.zeros_like(allowed).scatter_(1, ranked, keep)
+    if flat.shape[0] == 0 or int(wanted.max()) == 0:
+        return torch.zeros_like(allowed).view_as(half_maps)
+    values = torch.where(allowed, flat, -torch.inf)
+    # The wanted-th largest value of each row (a partial sort), then ties in raster order.
+    largest = values.topk(int(wanted.max()), dim=1).values
+    cut = largest.gather(1, (wanted - 1).clamp_min(0).unsqueeze(1))
+    above = (values > cut) & allowed
+    tied = (values == cut) & allowed
+    room = wanted.unsqueeze(1) - above.sum(1, keepdim=True)
+    region = above | (tied & (tied.cumsum(1) <= room))
+    region &= wanted.unsqueeze(1) > 0
     return region.view_as(half_maps)
 
 
