@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -428,3 +430,28 @@ def test_resume_needs_the_same_precision_not_the_same_workers(
     assert analyze_folder(model, data, *args, "--writer_workers", "2") == 0  # resumes
     assert analyze_folder(model, data, *args, "--precision", "bf16-mixed") == 2
     assert "the precision" in capsys.readouterr().err
+
+
+def test_temperature_inputs_are_decoded_once_with_figures(
+    tiny_checkpoint, flir_dir, tmp_path, monkeypatch
+):
+    from thermal_explain.output import worker
+
+    def no_second_read(path, *args):
+        raise AssertionError(f"the writer decoded {path} again")
+
+    monkeypatch.setattr(worker, "read_input", no_second_read)
+    data = tmp_path / "images" / "normal"
+    data.mkdir(parents=True)
+    shutil.copy(flir_dir / "four_ducks_swimming.jpg", data / "ducks.jpg")
+    np.save(data / "face.npy", np.linspace(28.0, 36.0, 48 * 40, dtype=np.float32).reshape(48, 40))
+    out = tmp_path / "out"
+    args = ["--model_path", str(tiny_checkpoint()), "--image_dir", str(data.parent)]
+    assert analyze(*args, "--pattern", "*/*.*", "--output_dir", str(out)) == 0
+    records = records_of(out)
+    assert {record["input_kind"] for record in records} == {"flir_radiometric", "temperature_array"}
+    for record in records:
+        assert record["status"] == "ok"
+        for layer in record["gradcam_results"].values():
+            figure = cv2.imread(layer["overlay_plt_path"])
+            assert figure.shape[1] > 1.6 * figure.shape[0]  # degrees beside the overlay

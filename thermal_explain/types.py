@@ -45,6 +45,8 @@ class Batch:
             level 0-255 for pictures; ``None`` when the batch was not read from files.
         input_kinds: ``N`` of ``image``, ``flir_radiometric``, ``temperature_array``.
         temperatures: ``N`` ``temperature`` record entries (``None`` for pictures).
+        celsius: ``N`` temperatures ``(height, width)`` float32 of temperature inputs (``None``
+            for pictures), or ``None`` when the dataset keeps none (as ``backgrounds``).
     """
 
     images: torch.Tensor
@@ -59,6 +61,7 @@ class Batch:
     signals: torch.Tensor | None = None
     input_kinds: list[str] | None = None
     temperatures: list[dict[str, object] | None] | None = None
+    celsius: list[np.ndarray | None] | None = None
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -85,6 +88,7 @@ class Batch:
             temperatures=(
                 None if self.temperatures is None else [self.temperatures[i] for i in indices]
             ),
+            celsius=None if self.celsius is None else [self.celsius[i] for i in indices],
         )
 
     def to(self, device: torch.device | str) -> Batch:
@@ -102,6 +106,7 @@ class Batch:
             signals=None if self.signals is None else self.signals.to(device),
             input_kinds=self.input_kinds,
             temperatures=self.temperatures,
+            celsius=self.celsius,
         )
 
 
@@ -136,7 +141,8 @@ class ExplainedImage:
     ``image_path`` (inputs that are not files, or files whose transform is unknown).
     ``background`` is the desaturated original, ``(height, width)`` uint8, when the batch
     carried it (the writer reads the file again otherwise); ``original`` the picture in
-    colour, ``(h, w, 3)`` uint8 at most the report's size, when the batch carried it.
+    colour, ``(h, w, 3)`` uint8 at most the report's size, when the batch carried it;
+    ``celsius`` a temperature input's ``(height, width)`` float32 degrees, when it carried them.
     ``input_kind``, ``temperature`` and ``thermal_asymmetry`` are the record's top-level
     entries of the same names (see :mod:`thermal_explain.metrics.readout`).
     """
@@ -153,6 +159,7 @@ class ExplainedImage:
     pixels: np.ndarray | None = None
     background: np.ndarray | None = None
     original: np.ndarray | None = None
+    celsius: np.ndarray | None = None
     input_kind: str = "image"
     temperature: dict[str, object] | None = None
     thermal_asymmetry: dict[str, object] | None = None

@@ -59,6 +59,8 @@ class Sample:
             the model's full-width grid, for the left-right readout.
         input_kind: ``image``, ``flir_radiometric`` or ``temperature_array``.
         temperature: the record's ``temperature`` entry (temperature inputs only).
+        celsius: the temperatures ``(height, width)`` float32 of a temperature input, kept
+            with its background for the writer's temperature figures.
     """
 
     image: torch.Tensor
@@ -72,6 +74,7 @@ class Sample:
     input_kind: str = "image"
     temperature: dict[str, object] | None = None
     original: np.ndarray | None = None
+    celsius: np.ndarray | None = None
 
 
 BACKGROUND_MAX_PIXELS = 1 << 22
@@ -217,9 +220,10 @@ class ThermalImageDataset(Dataset):
                 path, temperature["min"], temperature["max"], self.temperature_scale,
             )  # fmt: skip
         height, width = source.size
-        background = None
+        background = celsius = None
         if self.keep_backgrounds and height * width <= BACKGROUND_MAX_PIXELS:
             background = cv2.cvtColor(source.display(self.temperature_range), cv2.COLOR_RGB2GRAY)
+            celsius = source.pixels if source.is_temperature else None
         original = None
         if self.original_side is not None and not source.is_temperature:
             original = fit_within(source.pixels, self.original_side)
@@ -235,6 +239,7 @@ class ThermalImageDataset(Dataset):
             source.kind,
             temperature,
             original,
+            celsius,
         )
 
     def _model_input(self, source: ThermalInput, use_asymmetry: bool) -> torch.Tensor:
@@ -296,6 +301,11 @@ def collate(
         originals=(
             [sample.original for sample in readable]
             if any(sample.original is not None for sample in readable)
+            else None
+        ),
+        celsius=(
+            [sample.celsius for sample in readable]
+            if any(sample.celsius is not None for sample in readable)
             else None
         ),
         views=views,

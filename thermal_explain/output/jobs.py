@@ -42,6 +42,7 @@ def image_job(item: ExplainedImage, stem: str) -> ImageJob:
         pixels=item.pixels,
         background=as_background(item.background),
         original=as_original(item.original),
+        celsius=as_celsius(item.celsius),
         record_fields=record_fields(item),
     )
 
@@ -86,6 +87,16 @@ def as_original(value: Any) -> np.ndarray | None:
     if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
         raise ValueError(f"expected an (h, w, 3) uint8 original, got {array.dtype} {array.shape}")
     return array
+
+
+def as_celsius(value: Any) -> np.ndarray | None:
+    """``(H, W)`` float32 degrees Celsius, or ``None`` when there are none."""
+    if value is None:
+        return None
+    array = np.asarray(value)
+    if array.ndim != 2 or not np.issubdtype(array.dtype, np.floating):
+        raise ValueError(f"expected (H, W) float temperatures, got {array.dtype} {array.shape}")
+    return array.astype(np.float32, copy=False)
 
 
 def failed_result(job: ImageJob, error: BaseException) -> JobResult:

@@ -17,7 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from thermal_explain.data.thermal import read_input
+from thermal_explain.data.thermal import ThermalInput, read_input
 from thermal_explain.errors import ThermalExplainError
 from thermal_explain.output.figures import FigureRenderer, figure_title, shared_figure_renderer
 from thermal_explain.output.html.pictures import strip_tile, write_pictures
@@ -55,7 +55,8 @@ class ImageJob:
     carried it; ``pixels`` the ``(H, W, 3)`` uint8 input when it is not a file; without
     either the worker reads the file again. ``original`` is the picture in colour
     ``(h, w, 3)`` uint8, at most the report's size, when the batch carried it for the
-    report's pictures.
+    report's pictures; ``celsius`` a temperature input's ``(height, width)`` float32 degrees
+    for its figures, when the batch carried them.
     """
 
     image_path: str
@@ -69,6 +70,7 @@ class ImageJob:
     pixels: np.ndarray | None = None
     background: np.ndarray | None = None
     original: np.ndarray | None = None
+    celsius: np.ndarray | None = None
     record_fields: dict[str, Any] = field(default_factory=dict)
 
 
@@ -134,13 +136,16 @@ def _render(job: ImageJob, settings: RenderSettings, figures: FigureRenderer | N
     temperature_input = job.record_fields.get("input_kind", "image") != "image"
     needs_file = (
         job.background is None
-        or (temperature_input and settings.save_figures)
+        or (temperature_input and settings.save_figures and job.celsius is None)
         or (settings.report_pictures and job.original is None and not temperature_input)
     )
     if original is None and needs_pixels and needs_file:
         source = read_input(job.image_path, settings.temperature_scale)
         original = source.display(settings.temperature_range)
     background = _background(job, original) if needs_pixels else None
+    temperatures = source if source is not None and source.is_temperature else None
+    if temperatures is None and job.celsius is not None:
+        temperatures = ThermalInput(job.record_fields.get("input_kind", ""), job.celsius)
     results: dict[str, dict[str, Any]] = {}
     previews: list[tuple[str, np.ndarray]] = []
     tiles: list[np.ndarray] = []  # the overlays written, for the report's contact strip
@@ -166,9 +171,11 @@ def _render(job: ImageJob, settings: RenderSettings, figures: FigureRenderer | N
                     job.target_label,
                     job.true_label,
                 )
-                if source is not None and source.is_temperature:
-                    window = source.display_range(settings.temperature_range)
-                    figure = thermal_figure_png(source.pixels, window, overlay, title, settings.lut)
+                if temperatures is not None:
+                    window = temperatures.display_range(settings.temperature_range)
+                    figure = thermal_figure_png(
+                        temperatures.pixels, window, overlay, title, settings.lut
+                    )
                 else:
                     figure = figures.render_png(overlay, title)
                 paths["overlay_plt_path"] = _write(root, names.figure, figure)

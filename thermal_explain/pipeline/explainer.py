@@ -189,6 +189,8 @@ class Explainer:
                 item.input_kind = batch.input_kinds[i]
             if batch.temperatures is not None:
                 item.temperature = batch.temperatures[i]
+            if batch.celsius is not None:
+                item.celsius = batch.celsius[i]
             if readout is not None:
                 item.thermal_asymmetry = readout[i]
             if fused is not None:
