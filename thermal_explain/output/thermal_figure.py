@@ -42,7 +42,7 @@ from thermal_explain.output.title_lines import TitleLineCache
 THERMAL_PALETTE = "inferno"
 """Palette of the temperatures in the figure (dark = cold, bright = warm)."""
 
-RANGE_CACHE_SIZE = 32
+RANGE_CACHE_SIZE = 8
 """Degrees colorbars (one per image size and temperature range) a renderer keeps drawn."""
 
 Box = tuple[int, int, int, int]
