@@ -9,9 +9,9 @@ draws each title line once and it is reused while it repeats (the layer line for
 the prediction line for every layer of an image), since drawing text glyph by glyph is the
 slowest part left; a prediction line that changes only in its digits is composed from drawings
 of the digits (:mod:`thermal_explain.output.title_lines`). The pixels go to the fast PNG
-encoder tagged 300 DPI. The result matches
-the plain matplotlib rendering of the same figure (``imshow`` and a full draw) pixel for
-pixel, up to resampling rounding where the image is smoothed.
+encoder tagged 300 DPI. The result matches the plain matplotlib rendering of the same figure
+(``imshow`` and a full draw) pixel for pixel, up to resampling rounding where the image is
+smoothed. One renderer serves every thread of a process (:func:`shared_figure_renderer`).
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ class FigureRenderer:
 
     Thread-safe: threads share what matplotlib drew (the figure of each size, the title lines),
     drawn under a lock, and each renders into pixels of its own, so one renderer per process
-    (:func:`shared_renderer`) draws every figure size and title line once.
+    (:func:`shared_figure_renderer`) draws every figure size and title line once.
 
     Args:
         lut: ``(256, 3)`` uint8 RGB colormap table (the colorbar shows it on 0..1).

@@ -29,6 +29,7 @@ from matplotlib.transforms import Bbox
 from thermal_explain.data.thermal import window_temperatures
 from thermal_explain.output.colormaps import get_colormap
 from thermal_explain.output.figure_parts import (
+    TITLE_LINES,
     ThreadPixels,
     TitleBand,
     shared_renderer,
@@ -149,7 +150,7 @@ class ThermalFigureRenderer:
             template = self._templates[box] = self._build(box)
             while len(self._templates) > self._cache_size:
                 evicted, _ = self._templates.popitem(last=False)
-                for index in range(len(template.title.lines)):
+                for index in range(TITLE_LINES):
                     self._lines.drop((evicted, index))
                 for key in [key for key in self._strips if key[0] == evicted]:
                     del self._strips[key]
