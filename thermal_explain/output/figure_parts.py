@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
+from functools import partial
 from typing import TypeVar
 
 import numpy as np
@@ -19,6 +20,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
+
+from thermal_explain.output.title_lines import TitleLineCache
 
 TITLE_LINES = 2
 """Lines of a figure title; further lines are joined to the last one."""
@@ -76,6 +79,21 @@ class TitleBand:
         self._background = canvas.copy_from_bbox(
             Bbox.from_extents(0, height - bottom, width, height)
         )
+
+    def lines_of(
+        self, title: str, canvas: FigureCanvasAgg, cache: TitleLineCache, key: Hashable
+    ) -> list[np.ndarray]:
+        """The pixel rows of each line of ``title``: from ``cache`` (context ``(key, line)``),
+        else drawn on ``canvas``. Call it under the renderer's lock."""
+        return [
+            cache.get((key, index), text, partial(self.draw_line, canvas, index))
+            for index, text in enumerate(split_title(title))
+        ]
+
+    def paste(self, pixels: np.ndarray, lines: Sequence[np.ndarray]) -> None:
+        """Copy the rows of :meth:`lines_of` into a figure's ``pixels``."""
+        for (top, bottom), rows in zip(self.rows, lines, strict=True):
+            pixels[top:bottom] = rows
 
     def draw_line(self, canvas: FigureCanvasAgg, index: int, text: str) -> np.ndarray:
         """Line ``index`` showing ``text``, drawn by matplotlib, as new ``(rows, W, 3)`` pixels."""

@@ -20,7 +20,7 @@ import threading
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
-from functools import lru_cache, partial
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -35,7 +35,6 @@ from thermal_explain.output.figure_parts import (
     ThreadPixels,
     TitleBand,
     shared_renderer,
-    split_title,
     title_fonts,
 )
 from thermal_explain.output.png import encode_png
@@ -126,14 +125,9 @@ class FigureRenderer:
         box_size = _box_size(overlay.shape[:2], self._long_side)
         with self._lock:
             template = self._template(box_size)
-            draw = partial(template.title.draw_line, template.canvas)
-            lines = [
-                self._lines.get((box_size, index), text, partial(draw, index))
-                for index, text in enumerate(split_title(title))
-            ]
+            lines = template.title.lines_of(title, template.canvas, self._lines, box_size)
         pixels = self._pixels.copy_of(template, template.pixels)
-        for (top, bottom), rows in zip(template.title.rows, lines, strict=True):
-            pixels[top:bottom] = rows
+        template.title.paste(pixels, lines)
         left, top, right, bottom = template.box
         _resize_into(overlay, pixels[top:bottom, left:right])
         return pixels

@@ -14,7 +14,6 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from functools import partial
 
 import cv2
 import numpy as np
@@ -33,7 +32,6 @@ from thermal_explain.output.figure_parts import (
     ThreadPixels,
     TitleBand,
     shared_renderer,
-    split_title,
     title_fonts,
 )
 from thermal_explain.output.figures import FIGURE_DPI
@@ -119,14 +117,9 @@ class ThermalFigureRenderer:
         with self._lock:
             template = self._template(box)
             strip = self._strip(box, template, (round(low, 2), round(high, 2)))
-            draw = partial(template.title.draw_line, template.canvas)
-            lines = [
-                self._lines.get((box, index), text, partial(draw, index))
-                for index, text in enumerate(split_title(title))
-            ]
+            lines = template.title.lines_of(title, template.canvas, self._lines, box)
         pixels = self._pixels.copy_of(template, template.pixels)
-        for (top, bottom), rows in zip(template.title.rows, lines, strict=True):
-            pixels[top:bottom] = rows
+        template.title.paste(pixels, lines)
         left, top, right, bottom = template.strip
         pixels[top:bottom, left:right] = strip
         thermal = colorize(window_temperatures(celsius, (low, high)), self._palette_lut)
