@@ -104,7 +104,7 @@ class ThermalFigureRenderer:
         overlay: np.ndarray,
         title: str,
     ) -> np.ndarray:
-        """The figure's ``(H, W, 3)`` uint8 RGB pixels (this thread's, reused on its next call).
+        """The figure's pixels as a new ``(H, W, 3)`` uint8 RGB array.
 
         Args:
             celsius: ``(h, w)`` degrees Celsius (NaN drawn as the cold end).
@@ -112,6 +112,18 @@ class ThermalFigureRenderer:
             overlay: ``(h, w, 3)`` uint8 RGB Grad-CAM overlay.
             title: the figure's title (two lines).
         """
+        return self._draw(celsius, window, overlay, title).copy()
+
+    def render_png(
+        self, celsius: np.ndarray, window: tuple[float, float], overlay: np.ndarray, title: str
+    ) -> bytes:
+        """The figure as PNG bytes tagged with the renderer's DPI."""
+        return encode_png(self._draw(celsius, window, overlay, title), dpi=self.dpi)
+
+    def _draw(
+        self, celsius: np.ndarray, window: tuple[float, float], overlay: np.ndarray, title: str
+    ) -> np.ndarray:
+        """This thread's pixels of the figure, drawn in place (see :meth:`render`)."""
         low, high = float(window[0]), float(window[1])
         box = _box_size(overlay.shape[:2], self._long_side)
         with self._lock:
@@ -130,12 +142,6 @@ class ThermalFigureRenderer:
             method = cv2.INTER_AREA if size[0] < image.shape[1] else cv2.INTER_LINEAR
             pixels[top:bottom, left:right] = cv2.resize(image, size, interpolation=method)
         return pixels
-
-    def render_png(
-        self, celsius: np.ndarray, window: tuple[float, float], overlay: np.ndarray, title: str
-    ) -> bytes:
-        """The figure as PNG bytes tagged with the renderer's DPI."""
-        return encode_png(self.render(celsius, window, overlay, title), dpi=self.dpi)
 
     def _template(self, box: tuple[int, int]) -> _Template:
         template = self._templates.get(box)
