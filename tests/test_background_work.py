@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from thermal_explain.data.prefetch import ReadAheadLoader, prefetched, read_ahead_pays
+from thermal_explain.output.pool import engine_fills_cores
 from thermal_explain.output.render_threads import RenderThreads
 
 
@@ -133,10 +134,12 @@ def test_shutdown_can_cancel_what_waits() -> None:
 def test_reading_ahead_is_kept_for_engines_that_leave_a_core_free(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("thermal_explain.data.prefetch.available_cores", lambda: 4)
+    monkeypatch.setattr("thermal_explain.output.pool.available_cores", lambda: 4)
     monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
     assert not read_ahead_pays("cpu")  # the CPU engine's threads fill every core
+    assert engine_fills_cores("cpu") and not engine_fills_cores("cuda")
     assert read_ahead_pays(torch.device("cuda"))  # the GPU computes; the cores are free
     assert read_ahead_pays(None)
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
     assert read_ahead_pays("cpu")
+    assert engine_fills_cores("cpu", processes=2)  # two DDP ranks of 2 threads on 4 cores

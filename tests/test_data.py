@@ -18,6 +18,7 @@ from thermal_explain.data.dataset import (
     ThermalImageDataset,
     class_balanced_indices,
     collate,
+    stack_on_this_thread,
     stratified_split,
 )
 from thermal_explain.data.files import find_images, infer_class_names, label_index, mask_path_for
@@ -206,6 +207,19 @@ def test_collate_with_nothing_readable(tmp_path: Path) -> None:
     assert batch.images.shape == (0, 6, 32, 16)
     assert batch.labels.shape == (0,) and batch.labels.dtype == torch.long
     assert len(batch.failed) == 1 and len(batch) == 0
+
+
+def test_batches_are_stacked_as_torch_stacks_them() -> None:
+    rng = torch.Generator().manual_seed(0)
+    images = [torch.randn(3, 8, 6, generator=rng) for _ in range(4)]
+    images[1] = images[1].transpose(1, 2).contiguous().transpose(1, 2)  # strided in memory
+    stacked = stack_on_this_thread(images)
+    assert stacked.dtype == torch.float32 and stacked.is_contiguous()
+    assert torch.equal(stacked, torch.stack(images))
+    stacked[0, 0, 0, 0] = 99.0  # a copy: the samples are untouched
+    assert images[0][0, 0, 0] != 99.0
+    brain = [image.bfloat16() for image in images]  # numpy has no bfloat16: torch stacks
+    assert torch.equal(stack_on_this_thread(brain), torch.stack(brain))
 
 
 # index selection --------------------------------------------------------------------------

@@ -481,6 +481,32 @@ def test_images_still_queued_at_close_render_on_the_drain_workers(
     assert threads == {"thermal-explain-render_0", "thermal-explain-render_1"}
 
 
+def test_taking_turns_renders_the_batch_before_submit_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+    render = render_pool.run_in_thread
+    threads: list[str] = []
+
+    def held(job: Any, settings: Any) -> Any:  # the pool's thread keeps its first image
+        threads.append(threading.current_thread().name)
+        if threading.current_thread().name.startswith("thermal-explain-render"):
+            release.wait(timeout=30)
+        return render(job, settings)
+
+    monkeypatch.setattr(render_pool, "run_in_thread", held)
+    paths = [_image(tmp_path / f"{i}.png", seed=i) for i in range(5)]
+    writer = _writer(
+        tmp_path / "out", workers=1, take_turns=True, worker_type="thread", save_figures=False
+    )
+    writer.submit([_explained(p) for p in paths])
+    # submit returned with every image taken: the caller rendered all that the held thread
+    # did not (without take_turns it returns at once, the queue having room for all five)
+    assert len(threads) == 5 and threads.count("MainThread") >= 4
+    release.set()
+    assert [r["status"] for r in writer.close()] == ["ok"] * 5
+
+
 def test_a_crashing_render_becomes_an_error_record(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

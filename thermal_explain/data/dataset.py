@@ -280,7 +280,7 @@ def collate(
     failed = [sample for sample in samples if isinstance(sample, FailedItem)]
     views = None
     if readable:
-        images = torch.stack([sample.image for sample in readable])
+        images = stack_on_this_thread([sample.image for sample in readable])
         if all(sample.views is not None for sample in readable):
             views = torch.stack([sample.views for sample in readable], dim=1)
     else:
@@ -309,10 +309,26 @@ def collate(
             else None
         ),
         views=views,
-        signals=torch.stack([s.signal for s in readable]) if with_signal else None,  # type: ignore[misc]
+        signals=stack_on_this_thread([s.signal for s in readable]) if with_signal else None,  # type: ignore[misc]
         input_kinds=[sample.input_kind for sample in readable],
         temperatures=[sample.temperature for sample in readable],
     )
+
+
+def stack_on_this_thread(images: Sequence[torch.Tensor]) -> torch.Tensor:
+    """``(N, *shape)`` from ``N`` tensors of one shape, copied by the calling thread.
+
+    ``torch.stack`` copies on the intra-op thread pool, whose threads wait for each other:
+    with a CPU engine on every core and a writer thread busy beside it, stacking a batch of
+    16 at 224 px took 30 ms instead of 3.5. A numpy copy takes about 1 ms either way. Tensors
+    numpy cannot hold (off the CPU, bfloat16) are stacked by torch.
+    """
+    if all(image.device.type == "cpu" and image.dtype in _NUMPY_DTYPES for image in images):
+        return torch.from_numpy(np.stack([image.detach().numpy() for image in images]))
+    return torch.stack(list(images))
+
+
+_NUMPY_DTYPES = frozenset({torch.float32, torch.float64, torch.float16, torch.uint8})
 
 
 def check_views(views: object) -> int:

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import torch
 from torch.utils.data import DataLoader
 
-from thermal_explain.output.pool import available_cores
+from thermal_explain.output.pool import engine_fills_cores
 
 Item = TypeVar("Item")
 
@@ -37,9 +37,7 @@ class _Failure:
 def read_ahead_pays(device: torch.device | str | None) -> bool:
     """Whether reading ahead in a thread speeds up an engine on ``device``: an accelerator,
     or a CPU engine whose intra-op threads leave a core free (``None``: unknown, yes)."""
-    if device is None or torch.device(device).type != "cpu":
-        return True
-    return torch.get_num_threads() < available_cores()
+    return not engine_fills_cores(device)
 
 
 def prefetched(items: Iterable[Item], depth: int = 1) -> Generator[Item, None, None]:

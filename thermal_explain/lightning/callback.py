@@ -50,7 +50,7 @@ from thermal_explain.modeling.classifier import ThermalClassifier
 from thermal_explain.output.colormaps import get_colormap
 from thermal_explain.output.html import ORIGINAL_SIDE
 from thermal_explain.output.naming import RESULTS_FILE
-from thermal_explain.output.pool import default_workers, drain_workers
+from thermal_explain.output.pool import default_workers, drain_workers, engine_fills_cores
 from thermal_explain.pipeline.explainer import ExplainedBatch, Explainer
 from thermal_explain.pipeline.run import ExplanationRun
 from thermal_explain.types import Batch
@@ -351,6 +351,9 @@ class GradCAMCallback(BasePredictionWriter):
                 trainer.strategy.root_device.type, processes=trainer.num_devices
             ),
             writer_drain_workers=drain_workers(processes=trainer.num_devices),
+            writer_takes_turns=engine_fills_cores(
+                trainer.strategy.root_device, processes=trainer.num_devices
+            ),
         )
         if isinstance(dataset, ThermalImageDataset):
             # Resume: the loader is built after setup, over the images still to do only.

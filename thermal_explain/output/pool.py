@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from typing import Literal
 
+import torch
+
 from thermal_explain.checks import check_choice
 
 PROCESS_MIN_IMAGES = 64
@@ -22,6 +24,15 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def engine_fills_cores(device: torch.device | str | None, processes: int = 1) -> bool:
+    """Whether an engine on ``device`` computes on every core of this process's share:
+    a CPU engine whose intra-op threads (times ``processes`` engine processes) cover the
+    cores. ``None``: unknown, no."""
+    if device is None or torch.device(device).type != "cpu":
+        return False
+    return torch.get_num_threads() * max(1, processes) >= available_cores()
 
 
 def default_workers(device: str = "cpu", processes: int = 1) -> int:

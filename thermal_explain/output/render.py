@@ -24,10 +24,11 @@ def colorize(map01: np.ndarray, lut: np.ndarray) -> np.ndarray:
 
     NaN counts as 0, values outside 0..1 are clipped, then rounded to one of 256 entries.
     """
-    values = np.clip(np.nan_to_num(np.asarray(map01, dtype=np.float32), nan=0.0), 0.0, 1.0)
+    values = np.fmax(np.asarray(map01, dtype=np.float32), 0.0)  # fmax: NaN -> 0
+    np.fmin(values, 1.0, out=values)
     indices = cv2.convertScaleAbs(values, alpha=255.0)
     table = np.ascontiguousarray(lut, dtype=np.uint8).reshape(256, 1, 3)
-    return cv2.LUT(cv2.merge([indices, indices, indices]), table)
+    return cv2.LUT(cv2.cvtColor(indices, cv2.COLOR_GRAY2RGB), table)
 
 
 def desaturate(image: np.ndarray) -> np.ndarray:

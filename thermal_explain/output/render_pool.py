@@ -75,6 +75,13 @@ class RenderPool:
                 slots.acquire()
                 return
 
+    def render_waiting(self, threads: int) -> None:
+        """Render the waiting images on up to ``threads`` threads and the calling one,
+        returning when none waits (a thread pool only; the images in flight go on)."""
+        self.widen(threads)
+        while self._run_queued():
+            pass
+
     def _run_queued(self) -> bool:
         """Render one waiting image in the calling thread; ``False`` when none waits."""
         with self._lock:

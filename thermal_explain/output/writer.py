@@ -4,12 +4,12 @@
 (its maps and, when the batch carried it, its desaturated original, so the file is not
 decoded twice) and hands it to a pool of worker threads or processes (sized from the
 machine's cores, :func:`default_workers`), which render and write the PNG/NPY outputs.
-At most ``queue_size`` images are in
-flight: ``submit`` blocks when they are (backpressure), so memory stays flat however long
-the run. One collector thread receives finished records, appends them to this rank's
-journal (one flush + fsync per group of records that arrived together) and feeds
-TensorBoard. ``close`` drains everything and, on rank zero, merges all rank journals into
-``analysis_results.json`` and ``summary_report.txt`` (both written atomically).
+At most ``queue_size`` images are in flight: ``submit`` blocks when they are
+(backpressure), so memory stays flat however long the run. One collector thread receives
+finished records, appends them to this rank's journal (one flush + fsync per group of
+records that arrived together) and feeds TensorBoard. ``close`` drains everything and, on
+rank zero, merges all rank journals into ``analysis_results.json`` and
+``summary_report.txt`` (both written atomically).
 
 Resume: :meth:`ResultWriter.done_paths` lists the images that already have a successful
 record in any rank journal. Images recorded as failed are *not* listed: they are tried
@@ -54,19 +54,10 @@ from thermal_explain.output.naming import (
     path_key,
 )
 from thermal_explain.output.pool import default_workers, resolve_worker_type
-from thermal_explain.output.records import (
-    STATUS_OK,
-    describe_error,
-    error_record,
-)
+from thermal_explain.output.records import STATUS_OK, describe_error, error_record
 from thermal_explain.output.render_pool import RenderPool
 from thermal_explain.output.results import clear_results, finalize_results
-from thermal_explain.output.worker import (
-    ImageJob,
-    JobResult,
-    RenderSettings,
-    run_in_thread,
-)
+from thermal_explain.output.worker import ImageJob, JobResult, RenderSettings, run_in_thread
 from thermal_explain.types import ExplainedImage, FailedItem
 
 log = logging.getLogger(__name__)
@@ -110,6 +101,10 @@ class ResultWriter:
         drain_workers: threads rendering the images still queued once :meth:`close` is
             called (the engine is done, its cores are free); ``None`` = ``workers``.
             A process pool keeps its size.
+        take_turns: ``submit`` returns once the images it queued are rendering, rendering
+            them itself and on ``drain_workers`` threads: a CPU engine on every core waits
+            for its slowest thread at each kernel, so sharing the cores with the writer cost
+            it more than taking turns (thread pools only).
         worker_type: ``"process"`` (no GIL contention with the compute loop, but each
             worker pays a start-up import), ``"thread"`` (no start-up cost; the PNG encoding
             that dominates releases the GIL) or ``"auto"``: processes for figure runs of at
@@ -149,6 +144,7 @@ class ResultWriter:
         save_feature_maps: bool = True,
         workers: int | None = None,
         drain_workers: int | None = None,
+        take_turns: bool = False,
         worker_type: Literal["auto", "process", "thread"] = "auto",
         queue_size: int = 32,
         overwrite: bool = False,
@@ -166,6 +162,7 @@ class ResultWriter:
         self._drain_workers = (
             self.workers if drain_workers is None else check_int("drain_workers", drain_workers, 0)
         )
+        self._take_turns = bool(take_turns) and self.workers > 0
         worker_type = resolve_worker_type(
             worker_type,
             self.workers,
@@ -261,7 +258,7 @@ class ResultWriter:
 
     def submit(self, items: Sequence[ExplainedImage], step: int | None = None) -> None:
         """Queue ``items`` for writing; while ``queue_size`` images are in flight, renders
-        waiting ones in this thread until there is room.
+        waiting ones in this thread until there is room (``take_turns``: until none waits).
 
         ``step`` is the TensorBoard global step of their overlays.
 
@@ -279,6 +276,8 @@ class ResultWriter:
                 self._slots.release()
                 self._finish(1)
                 raise
+        if self._take_turns:
+            self._render_pool.render_waiting(max(self.workers, self._drain_workers - 1))
 
     def record_failures(self, items: Sequence[FailedItem]) -> None:
         """Record inputs that could not be loaded (``"status": "error"``)."""

@@ -14,7 +14,7 @@ from thermal_explain.metrics.readout import ReadoutOptions
 from thermal_explain.metrics.suite import MetricOptions
 from thermal_explain.modeling.classifier import ThermalClassifier
 from thermal_explain.output.html import ReportSettings
-from thermal_explain.output.pool import default_workers, drain_workers
+from thermal_explain.output.pool import default_workers, drain_workers, engine_fills_cores
 from thermal_explain.pipeline.device import resolve_device
 from thermal_explain.pipeline.explainer import Explainer
 from thermal_explain.pipeline.manifest import analysis_manifest, model_facts
@@ -110,6 +110,7 @@ class ThermalInterpretabilityAnalyzer:
             default_workers(self.device.type) if automatic else opts.writer_workers
         )
         self.writer_drain_workers = drain_workers() if automatic else self.writer_workers
+        self.writer_takes_turns = engine_fills_cores(self.device)
         self.report = self._report_settings(str(model_path)) if opts.html_report else None
         self._overwrite = opts.overwrite
         self.model_path = str(model_path)
@@ -181,6 +182,7 @@ class ThermalInterpretabilityAnalyzer:
             report=self.report,
             writer_workers=self.writer_workers,
             writer_drain_workers=self.writer_drain_workers,
+            writer_takes_turns=self.writer_takes_turns,
         )
         self._overwrite = False
         with run:

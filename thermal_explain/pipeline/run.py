@@ -100,6 +100,9 @@ class ExplanationRun:
         writer_drain_workers: the writer's threads for the images still queued at the
             end (:func:`~thermal_explain.output.pool.drain_workers`); ``None``: as many as
             ``writer_workers``.
+        writer_takes_turns: each batch's images are rendered before the next batch is
+            explained, by the caller and the writer's threads, instead of beside it (for
+            a CPU engine on every core, :func:`~thermal_explain.output.pool.engine_fills_cores`).
 
     Raises:
         ThermalExplainError: ``output_dir`` cannot be used, is in use by another run, or
@@ -124,6 +127,7 @@ class ExplanationRun:
         report: ReportSettings | None = None,
         writer_workers: int | None = None,
         writer_drain_workers: int | None = None,
+        writer_takes_turns: bool = False,
     ) -> None:
         self.output_dir = prepare_output_dir(output_dir)
         self.report = report
@@ -149,6 +153,7 @@ class ExplanationRun:
                 all_paths=all_paths,
                 workers=writer_workers,
                 drain_workers=writer_drain_workers,
+                take_turns=writer_takes_turns,
                 report_pictures=report is not None,
                 **asdict(output or OutputOptions()),
             )
