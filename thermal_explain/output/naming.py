@@ -21,6 +21,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path, PurePath
 
 HEATMAP_DIR = "gradcam_heatmaps"
@@ -68,11 +69,13 @@ def sanitize_component(text: str, *, max_bytes: int = 80, fallback: str = "image
     return cleaned
 
 
+@lru_cache(maxsize=256)  # every image names the same few layers and classes
 def layer_token(layer: str) -> str:
     """``backbone.layer4.1.conv2`` -> ``backbone_layer4_1_conv2`` (sanitized)."""
     return sanitize_component(layer.replace(".", "_"), max_bytes=80, fallback="layer")
 
 
+@lru_cache(maxsize=256)
 def class_token(label: str) -> str:
     """The upper-cased, sanitized ``<CLASS>`` part of a file name."""
     return sanitize_component(label.upper(), max_bytes=48, fallback="CLASS")

@@ -102,9 +102,9 @@ class ResultWriter:
             called (the engine is done, its cores are free); ``None`` = ``workers``.
             A process pool keeps its size.
         take_turns: ``submit`` returns once the images it queued are rendering, rendering
-            them itself and on ``drain_workers`` threads: a CPU engine on every core waits
-            for its slowest thread at each kernel, so sharing the cores with the writer cost
-            it more than taking turns (thread pools only).
+            them itself beside up to ``drain_workers - 1`` threads: a CPU engine on every
+            core waits for its slowest thread at each kernel, so sharing the cores with the
+            writer cost it more than taking turns (thread pools only).
         worker_type: ``"process"`` (no GIL contention with the compute loop, but each
             worker pays a start-up import), ``"thread"`` (no start-up cost; the PNG encoding
             that dominates releases the GIL) or ``"auto"``: processes for figure runs of at
