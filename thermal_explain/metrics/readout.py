@@ -90,7 +90,6 @@ def attended_region(
     tied = (values == cut) & allowed
     room = wanted.unsqueeze(1) - above.sum(1, keepdim=True)
     region = above | (tied & (tied.cumsum(1) <= room))
-    region &= wanted.unsqueeze(1) > 0
     return region.view_as(half_maps)
 
 
